@@ -1,0 +1,233 @@
+/* internal.h - what the src/ files share: tensor and tape layout, arena, op table. */
+#ifndef AG_INTERNAL_H
+#define AG_INTERNAL_H
+
+#include "autograd.h"
+
+#include <stdarg.h>
+
+/* ---- allocation (alloc.c) ---------------------------------------------------
+ * Every byte goes through one allocator hook. Sizes are checked for overflow. */
+
+typedef struct agi_alloc {
+    ag_alloc_fn f;
+    void *ud;
+} agi_alloc;
+
+agi_alloc agi_current_alloc(void);
+void *agi_malloc(agi_alloc a, size_t n);           /* NULL on failure or n == 0 */
+void agi_free(agi_alloc a, void *p, size_t n);     /* NULL-safe */
+/* *out = a * b; false on overflow of size_t. */
+bool agi_mul_size(size_t a, size_t b, size_t *out);
+
+/* The thread's last tape-less error (ag_last_error). Returns NULL always, so
+ * `return agi_fail_last(...)` reads well in pointer-returning functions. */
+void *agi_fail_last(const char *fmt, ...);
+
+/* ---- arena (arena.c) ----------------------------------------------------------
+ * A chain of blocks. Reset rewinds to the first block and keeps them all, so
+ * the same sequence of requests after a reset is served from the same blocks
+ * without touching the allocator. */
+
+typedef struct agi_block agi_block;
+typedef struct agi_arena {
+    agi_alloc alloc;
+    agi_block *first, *cur;
+    size_t used;                /* bytes used in cur */
+} agi_arena;
+
+void agi_arena_init(agi_arena *ar, agi_alloc alloc);
+void *agi_arena_alloc(agi_arena *ar, size_t n);    /* 64-byte aligned; NULL on failure */
+void agi_arena_reset(agi_arena *ar);
+void agi_arena_free(agi_arena *ar);
+
+/* ---- tensors and tapes ---------------------------------------------------- */
+
+#define AGI_MAX_INPUTS 2
+#define AGI_MAX_PARAMS 2
+
+enum {
+    AGI_LEAF = 1u << 0,        /* made by the caller or by ag_detach */
+    AGI_REQ_GRAD = 1u << 1,    /* requires_grad */
+    AGI_RETAIN = 1u << 2,      /* non-leaf: keep .grad (ag_retain_grad) */
+    AGI_OWN_DATA = 1u << 3,    /* heap leaf: data block belongs to the tensor */
+    AGI_NEW_GRAD = 1u << 4     /* leaf grad created by the running backward */
+};
+
+struct ag_tensor {
+    float *data;
+    int64_t shape[AG_MAX_DIMS];
+    int64_t numel;
+    int ndim;
+    unsigned flags;
+    ag_tape *tape;             /* owning tape; NULL for caller-owned leaves */
+    ag_tensor *grad;           /* x.grad (see ag_grad) */
+    agi_alloc alloc;           /* heap leaves: how to free them */
+
+    /* the recording (non-leaves only) */
+    int op;                    /* index in the op table */
+    ag_tensor *in[AGI_MAX_INPUTS];
+    float param[AGI_MAX_PARAMS];
+    ag_tensor *prev;           /* previous recorded op: the tape's list */
+
+    /* backward scratch, valid while mark == tape->epoch */
+    uint64_t mark;
+    float *gbuf;               /* d(root)/d(this), numel floats */
+};
+
+struct ag_tape {
+    agi_arena arena;
+    ag_tensor *last;           /* most recent recorded op */
+    uint64_t epoch;            /* bumped by every backward pass */
+    ag_status status;
+    bool grad_enabled;
+    char msg[256];
+};
+
+/* Records an error on t unless it already failed (first error wins) and
+ * returns NULL. The one function every error passes through. */
+void *agi_fail(ag_tape *t, ag_status s, const char *fmt, ...);
+
+/* Writes "(2,3)" for a shape into buf (always NUL-terminated). */
+const char *agi_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
+
+/* numel of a shape, false if a size is negative or the product overflows the
+ * byte count of a float array. */
+bool agi_numel(int ndim, const int64_t *shape, int64_t *numel);
+
+/* A tape-owned tensor of the given shape, uninitialised data; NULL (with an
+ * error on t naming fn) on failure. */
+ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *shape);
+
+/* Creates x.grad as zeros if x (a leaf) has none, from x's allocator, or on
+ * x's tape for a tape-owned leaf. False if allocation fails (no error set). */
+bool agi_leaf_grad(ag_tensor *x);
+/* Frees a grad made by agi_leaf_grad and sets x.grad to NULL. */
+void agi_leaf_grad_drop(ag_tensor *x);
+
+/* ---- the op table --------------------------------------------------------------
+ * One row per op, in one list (AGI_OPS), expanded into the enum and the table.
+ * Adding an op: its row here, its forward/backward in an ops_*.c file, its
+ * public function, and its tests.
+ *
+ *   forward(out):           out->data = f(out->in[..]->data, out->param)
+ *   backward(out, dout, d): d[k] += dout * d(out)/d(in[k]) for each d[k] != NULL
+ *   shape(t, name, ins, out_ndim, out_shape): checks inputs, writes output shape
+ *
+ * domain tells the gradient tests where to sample inputs (AGI_DOM_*).
+ * X(ENUM, name, grad_fn, n_inputs, shape, forward, backward, domain) */
+#define AGI_OPS(X)                                                                              \
+    X(ADD,         "add",         "AddBackward0",  2, agi_shape_bcast, add_fwd,     add_bwd,     AGI_DOM_REAL) \
+    X(SUB,         "sub",         "SubBackward0",  2, agi_shape_bcast, sub_fwd,     sub_bwd,     AGI_DOM_REAL) \
+    X(MUL,         "mul",         "MulBackward0",  2, agi_shape_bcast, mul_fwd,     mul_bwd,     AGI_DOM_REAL) \
+    X(NEG,         "neg",         "NegBackward0",  1, agi_shape_same,  neg_fwd,     neg_bwd,     AGI_DOM_REAL) \
+    X(ADD_SCALAR,  "add_scalar",  "AddBackward0",  1, agi_shape_same,  adds_fwd,    adds_bwd,    AGI_DOM_REAL) \
+    X(SUB_SCALAR,  "sub_scalar",  "SubBackward0",  1, agi_shape_same,  subs_fwd,    adds_bwd,    AGI_DOM_REAL) \
+    X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL) \
+    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL) \
+    X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS)  \
+    X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL) \
+    X(SIN,         "sin",         "SinBackward0",  1, agi_shape_same,  sin_fwd,     sin_bwd,     AGI_DOM_REAL) \
+    X(SQRT,        "sqrt",        "SqrtBackward0", 1, agi_shape_same,  sqrt_fwd,    sqrt_bwd,    AGI_DOM_POS)
+
+enum agi_domain {
+    AGI_DOM_REAL,   /* any value in [-2, 2] */
+    AGI_DOM_POS     /* values in [0.5, 2] */
+};
+
+enum agi_op {
+#define AGI_ENUM(E, ...) AGI_OP_##E,
+    AGI_OPS(AGI_ENUM)
+#undef AGI_ENUM
+    AGI_OP_COUNT
+};
+
+typedef void (*agi_forward_fn)(ag_tensor *out);
+typedef void (*agi_backward_fn)(const ag_tensor *out, const float *dout, float *const *din);
+typedef bool (*agi_shape_fn)(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
+
+typedef struct agi_op_def {
+    const char *name;          /* "add": also the public function's name after "ag_" */
+    const char *grad_fn;       /* PyTorch's grad_fn name, for printing */
+    int n_inputs;
+    agi_shape_fn shape;
+    agi_forward_fn forward;
+    agi_backward_fn backward;
+    int domain;
+} agi_op_def;
+
+extern const agi_op_def agi_ops[AGI_OP_COUNT];
+
+/* Declarations of every kernel the table names (defined in ops_*.c, with an
+ * agi_ prefix: the row's add_fwd is agi_add_fwd). */
+#define AGI_DECL(E, name, gf, n, shp, fwd, bwd, dom) \
+    void agi_##fwd(ag_tensor *out);                  \
+    void agi_##bwd(const ag_tensor *out, const float *dout, float *const *din);
+AGI_OPS(AGI_DECL)
+#undef AGI_DECL
+
+bool agi_shape_same(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
+bool agi_shape_bcast(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
+
+/* ---- broadcasting (broadcast.c) ----
+ * A binary op's output walked in row-major order, with the element strides of
+ * its two inputs (0 along broadcast dimensions). Dimensions are merged where
+ * possible; nd >= 1 and every n[i] >= 1. */
+typedef struct agi_bcast {
+    int nd;
+    int64_t n[AG_MAX_DIMS];
+    int64_t sa[AG_MAX_DIMS], sb[AG_MAX_DIMS];
+} agi_bcast;
+
+void agi_bcast_init(agi_bcast *bc, const ag_tensor *out, const ag_tensor *a, const ag_tensor *b);
+
+/* Runs BODY once per output element, in order, with io (output index), ia and
+ * ib (input indices) set. The output must have at least one element. */
+#define AGI_BCAST_LOOP(bc, io, ia, ib, ...)                                          \
+    do {                                                                             \
+        int64_t bidx_[AG_MAX_DIMS] = { 0 };                                           \
+        int64_t io = 0, ia = 0, ib = 0;                                              \
+        const int bnd_ = (bc)->nd;                                                    \
+        const int64_t bn_ = (bc)->n[bnd_ - 1];                                         \
+        const int64_t bsa_ = (bc)->sa[bnd_ - 1], bsb_ = (bc)->sb[bnd_ - 1];              \
+        for (;;) {                                                                   \
+            for (int64_t bj_ = 0; bj_ < bn_; bj_++, io++, ia += bsa_, ib += bsb_) {        \
+                __VA_ARGS__                                                          \
+            }                                                                        \
+            ia -= bsa_ * bn_;                                                          \
+            ib -= bsb_ * bn_;                                                          \
+            int bd_ = bnd_ - 2;                                                        \
+            for (; bd_ >= 0; bd_--) {                                                  \
+                if (++bidx_[bd_] < (bc)->n[bd_]) {                                      \
+                    ia += (bc)->sa[bd_];                                              \
+                    ib += (bc)->sb[bd_];                                              \
+                    break;                                                           \
+                }                                                                    \
+                ia -= (bc)->sa[bd_] * ((bc)->n[bd_] - 1);                              \
+                ib -= (bc)->sb[bd_] * ((bc)->n[bd_] - 1);                              \
+                bidx_[bd_] = 0;                                                        \
+            }                                                                        \
+            if (bd_ < 0)                                                              \
+                break;                                                               \
+        }                                                                            \
+    } while (0)
+
+/* Records op on t: checks the tape, the inputs and their shapes, allocates the
+ * result, runs the forward kernel and links it into the tape. The public op
+ * functions are one call to this. NULL on error. */
+ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *param);
+
+static inline ag_tensor *agi_unary(ag_tape *t, int op, ag_tensor *a, float p)
+{
+    ag_tensor *in[1] = { a };
+    float param[AGI_MAX_PARAMS] = { p, 0.0f };
+    return agi_record(t, op, in, param);
+}
+
+static inline ag_tensor *agi_binary(ag_tape *t, int op, ag_tensor *a, ag_tensor *b)
+{
+    ag_tensor *in[2] = { a, b };
+    return agi_record(t, op, in, NULL);
+}
+
+#endif /* AG_INTERNAL_H */

@@ -1,0 +1,9 @@
+/* optable.c - the op table: one row per op, expanded from AGI_OPS in internal.h. */
+#include "internal.h"
+
+const agi_op_def agi_ops[AGI_OP_COUNT] = {
+#define AGI_ROW(E, name, gf, n, shp, fwd, bwd, dom) \
+    [AGI_OP_##E] = { name, gf, n, shp, agi_##fwd, agi_##bwd, dom },
+    AGI_OPS(AGI_ROW)
+#undef AGI_ROW
+};

@@ -1,0 +1,307 @@
+/* print.c - printing tensors exactly as PyTorch 1.13's print(tensor) does.
+ *
+ * A port of torch/_tensor_str.py for float32 with the default print options:
+ * precision 4, threshold 1000 elements (then summarize with edgeitems 3),
+ * linewidth 80, sci_mode chosen automatically. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+enum { PRECISION = 4, THRESHOLD = 1000, EDGEITEMS = 3, LINEWIDTH = 80 };
+
+/* ---- an snprintf-like writer: counts everything, stores what fits ---- */
+
+typedef struct out {
+    char *buf;
+    size_t cap;
+    size_t len;        /* everything written, stored or not */
+    long last_nl;      /* position of the last '\n' written, -1 if none */
+} out;
+
+static void put(out *o, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\n')
+            o->last_nl = (long)(o->len + i);
+    if (o->len < o->cap) {
+        size_t room = o->cap - o->len;
+        memcpy(o->buf + o->len, s, n < room ? n : room);
+    }
+    o->len += n;
+}
+static void puts_(out *o, const char *s) { put(o, s, strlen(s)); }
+static void spaces(out *o, int n)
+{
+    for (int i = 0; i < n; i++)
+        put(o, " ", 1);
+}
+
+/* ---- the formatter (_Formatter) ---- */
+
+typedef struct fmt {
+    bool int_mode, sci_mode;
+    int max_width;
+    /* gathered over the non-zero finite elements shown */
+    bool any;
+    double min_abs, max_abs;
+} fmt;
+
+/* The elements print shows: all of them, or with summarize only the first and
+ * last EDGEITEMS along every dimension longer than 2 * EDGEITEMS. */
+typedef void (*visit_fn)(void *ctx, float v);
+
+static void visit(const float *d, const int64_t *shape, const int64_t *stride, int ndim,
+                  bool summarize, visit_fn f, void *ctx)
+{
+    if (ndim == 0) {
+        f(ctx, d[0]);
+        return;
+    }
+    int64_t n = shape[0];
+    for (int64_t i = 0; i < n; i++) {
+        if (summarize && n > 2 * EDGEITEMS && i == EDGEITEMS)
+            i = n - EDGEITEMS;
+        visit(d + i * stride[0], shape + 1, stride + 1, ndim - 1, summarize, f, ctx);
+    }
+}
+
+static void gather_range(void *ctx, float v)
+{
+    fmt *F = ctx;
+    if (!isfinite(v) || v == 0.0f)
+        return;
+    double a = fabs((double)v);
+    if (!F->any || a < F->min_abs)
+        F->min_abs = a;
+    if (!F->any || a > F->max_abs)
+        F->max_abs = a;
+    F->any = true;
+    if ((double)v != ceil((double)v))
+        F->int_mode = false;
+}
+
+static int fmt_plain(char *b, size_t n, const fmt *F, double v)
+{
+    if (isnan(v))
+        return snprintf(b, n, "nan");   /* Python never prints "-nan" */
+    if (F->sci_mode)
+        return snprintf(b, n, "%.*e", PRECISION, v);
+    if (F->int_mode) {
+        if (isinf(v))
+            return snprintf(b, n, "%s", v < 0 ? "-inf" : "inf");
+        return snprintf(b, n, "%.0f.", v);
+    }
+    return snprintf(b, n, "%.*f", PRECISION, v);
+}
+
+static void gather_width(void *ctx, float v)
+{
+    fmt *F = ctx;
+    if (!isfinite(v) || v == 0.0f)
+        return;
+    char b[64];
+    int w = fmt_plain(b, sizeof b, F, (double)v);
+    if (w > F->max_width)
+        F->max_width = w;
+}
+
+static void fmt_init(fmt *F, const ag_tensor *x, const int64_t *stride, bool summarize)
+{
+    memset(F, 0, sizeof *F);
+    F->int_mode = true;
+    F->max_width = 1;
+    visit(x->data, x->shape, stride, x->ndim, summarize, gather_range, F);
+    if (!F->any)
+        return;
+    if (F->int_mode)
+        F->sci_mode = F->max_abs / F->min_abs > 1000.0 || F->max_abs > 1e8;
+    else
+        F->sci_mode = F->max_abs / F->min_abs > 1000.0 || F->max_abs > 1e8 || F->min_abs < 1e-4;
+    /* widths: in int mode "{:.0f}" plus the '.', else the formatted text */
+    visit(x->data, x->shape, stride, x->ndim, summarize, gather_width, F);
+}
+
+/* One element, right-aligned to the formatter's width. */
+static void element(out *o, const fmt *F, float v)
+{
+    char b[64];
+    int w = fmt_plain(b, sizeof b, F, (double)v);
+    if (w < 0)
+        w = 0;
+    spaces(o, F->max_width - w);
+    put(o, b, (size_t)w);
+}
+
+/* ---- layout (_tensor_str_with_formatter) ---- */
+
+static void vector_str(out *o, const float *d, int64_t n, int64_t stride, int indent,
+                       bool summarize, const fmt *F)
+{
+    int element_length = F->max_width + 2;
+    int per_line = (LINEWIDTH - indent) / element_length;
+    if (per_line < 1)
+        per_line = 1;
+    put(o, "[", 1);
+    int64_t k = 0;   /* position in the list of printed items, "..." included */
+    for (int64_t i = 0; i < n; i++, k++) {
+        if (k > 0) {
+            if (k % per_line == 0) {
+                put(o, ",\n", 2);
+                spaces(o, indent + 1);
+            } else {
+                put(o, ", ", 2);
+            }
+        }
+        if (summarize && n > 2 * EDGEITEMS && i == EDGEITEMS) {
+            puts_(o, " ...");
+            i = n - EDGEITEMS - 1;
+            continue;
+        }
+        element(o, F, d[i * stride]);
+    }
+    put(o, "]", 1);
+}
+
+static void tensor_str(out *o, const float *d, const int64_t *shape, const int64_t *stride,
+                       int ndim, int indent, bool summarize, const fmt *F)
+{
+    if (ndim == 0) {
+        element(o, F, d[0]);
+        return;
+    }
+    if (ndim == 1) {
+        vector_str(o, d, shape[0], stride[0], indent, summarize, F);
+        return;
+    }
+    put(o, "[", 1);
+    int64_t n = shape[0];
+    for (int64_t i = 0; i < n; i++) {
+        if (i > 0) {
+            put(o, ",", 1);
+            for (int j = 0; j < ndim - 1; j++)
+                put(o, "\n", 1);
+            spaces(o, indent + 1);
+        }
+        if (summarize && n > 2 * EDGEITEMS && i == EDGEITEMS) {
+            puts_(o, "...");
+            i = n - EDGEITEMS - 1;
+            continue;
+        }
+        tensor_str(o, d + i * stride[0], shape + 1, stride + 1, ndim - 1, indent + 1,
+                   summarize, F);
+    }
+    put(o, "]", 1);
+}
+
+/* _add_suffixes: ", suffix" or a new line when the line would pass 80. */
+static void suffixes(out *o, size_t start, const char **sfx, int n, int indent)
+{
+    /* len(s) - s.rfind('\n') + 1, as torch computes it */
+    long total = (long)(o->len - start);
+    long last_nl = o->last_nl >= (long)start ? o->last_nl - (long)start : -1;
+    long last_line_len = total - last_nl + 1;
+    for (int i = 0; i < n; i++) {
+        long sl = (long)strlen(sfx[i]);
+        if (last_line_len + sl + 2 > LINEWIDTH) {
+            put(o, ",\n", 2);
+            spaces(o, indent);
+            last_line_len = indent + sl;
+        } else {
+            put(o, ", ", 2);
+            last_line_len += sl + 2;
+        }
+        puts_(o, sfx[i]);
+    }
+    put(o, ")", 1);
+}
+
+static int render(out *o, const ag_tensor *x)
+{
+    if (!x)
+        return -1;
+    const int indent = 7;   /* strlen("tensor(") */
+    size_t start = o->len;
+    puts_(o, "tensor(");
+    char gf[64];
+    const char *sfx[2];
+    int ns = 0;
+    if (x->numel == 0) {
+        puts_(o, "[]");
+        if (!(x->ndim == 1 && x->shape[0] == 0)) {
+            /* ", size=(0, 3)" */
+            char sz[256];
+            size_t len = (size_t)snprintf(sz, sizeof sz, "size=(");
+            for (int i = 0; i < x->ndim && len < sizeof sz; i++)
+                len += (size_t)snprintf(sz + len, sizeof sz - len, i ? ", %lld" : "%lld",
+                                        (long long)x->shape[i]);
+            if (x->ndim == 1 && len < sizeof sz)
+                len += (size_t)snprintf(sz + len, sizeof sz - len, ",");
+            if (len < sizeof sz)
+                snprintf(sz + len, sizeof sz - len, ")");
+            put(o, ", ", 2);
+            puts_(o, sz);
+        }
+    } else {
+        int64_t stride[AG_MAX_DIMS];
+        int64_t s = 1;
+        for (int i = x->ndim - 1; i >= 0; i--) {
+            stride[i] = s;
+            s *= x->shape[i];
+        }
+        bool summarize = x->numel > THRESHOLD;
+        fmt F;
+        fmt_init(&F, x, stride, summarize);
+        tensor_str(o, x->data, x->shape, stride, x->ndim, indent, summarize, &F);
+    }
+    if (!(x->flags & AGI_LEAF) && x->op >= 0 && (x->flags & AGI_REQ_GRAD)) {
+        snprintf(gf, sizeof gf, "grad_fn=<%s>", agi_ops[x->op].grad_fn);
+        sfx[ns++] = gf;
+    } else if (x->flags & AGI_REQ_GRAD) {
+        sfx[ns++] = "requires_grad=True";
+    }
+    suffixes(o, start, sfx, ns, indent);
+    return 0;
+}
+
+int ag_snprint(char *buf, size_t size, const ag_tensor *x)
+{
+    out o = { buf, size, 0, -1 };
+    if (render(&o, x) < 0)
+        return -1;
+    if (size > 0)
+        buf[o.len < size ? o.len : size - 1] = '\0';
+    if (o.len > (size_t)INT32_MAX)
+        return -1;
+    return (int)o.len;
+}
+
+int ag_fprint(FILE *f, const ag_tensor *x)
+{
+    if (!f || !x)
+        return -1;
+    char small[512];
+    int n = ag_snprint(small, sizeof small, x);
+    if (n < 0)
+        return -1;
+    if ((size_t)n < sizeof small) {
+        if (fprintf(f, "%s\n", small) < 0)
+            return -1;
+        return n + 1;
+    }
+    /* too long for the stack buffer: render into a temporary from the allocator */
+    agi_alloc a = agi_current_alloc();
+    char *big = agi_malloc(a, (size_t)n + 1);
+    if (!big)
+        return -1;
+    ag_snprint(big, (size_t)n + 1, x);
+    int r = fprintf(f, "%s\n", big) < 0 ? -1 : n + 1;
+    agi_free(a, big, (size_t)n + 1);
+    return r;
+}
+
+int ag_print(const ag_tensor *x)
+{
+    return ag_fprint(stdout, x);
+}

@@ -1,0 +1,317 @@
+/* tape.c - recording ops, the backward walk, gradient accumulation, reset. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+ag_tape *ag_tape_new(void)
+{
+    agi_alloc a = agi_current_alloc();
+    ag_tape *t = agi_malloc(a, sizeof *t);
+    if (!t)
+        return agi_fail_last("ag_tape_new: out of memory");
+    memset(t, 0, sizeof *t);
+    agi_arena_init(&t->arena, a);
+    t->grad_enabled = true;
+    return t;
+}
+
+void ag_tape_free(ag_tape *t)
+{
+    if (!t)
+        return;
+    agi_arena_free(&t->arena);
+    agi_free(t->arena.alloc, t, sizeof *t);
+}
+
+void ag_tape_reset(ag_tape *t)
+{
+    if (!t)
+        return;
+    agi_arena_reset(&t->arena);
+    t->last = NULL;
+    t->status = AG_OK;
+    t->msg[0] = '\0';
+}
+
+ag_status ag_tape_status(const ag_tape *t)
+{
+    return t ? t->status : AG_ERR_ARG;
+}
+
+const char *ag_tape_error(const ag_tape *t)
+{
+    return t ? t->msg : "ag_tape_error: tape is NULL";
+}
+
+bool ag_tape_set_grad_enabled(ag_tape *t, bool enabled)
+{
+    if (!t)
+        return false;
+    bool old = t->grad_enabled;
+    t->grad_enabled = enabled;
+    return old;
+}
+
+void *agi_fail(ag_tape *t, ag_status s, const char *fmt, ...)
+{
+    if (!t || t->status != AG_OK)
+        return NULL;           /* the first error wins */
+    t->status = s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->msg, sizeof t->msg, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+/* ---- recording ---- */
+
+/* Checks that x may be used on t: not NULL, not from another tape. */
+static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
+{
+    const char *which = n == 1 ? "input" : k == 0 ? "first input" : "second input";
+    if (!x) {
+        agi_fail(t, AG_ERR_ARG, "%s: %s is NULL", fn, which);
+        return false;
+    }
+    if (x->tape && x->tape != t) {
+        agi_fail(t, AG_ERR_TAPE, "%s: %s was recorded on another tape", fn, which);
+        return false;
+    }
+    return true;
+}
+
+ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *param)
+{
+    if (!t || t->status != AG_OK)
+        return NULL;
+    const agi_op_def *def = &agi_ops[op];
+    char fn[40];
+    snprintf(fn, sizeof fn, "ag_%s", def->name);
+    bool rg = false;
+    for (int k = 0; k < def->n_inputs; k++) {
+        if (!usable(t, fn, k, def->n_inputs, in[k]))
+            return NULL;
+        rg = rg || (in[k]->flags & AGI_REQ_GRAD);
+    }
+    int ndim;
+    int64_t shape[AG_MAX_DIMS];
+    if (!def->shape(t, fn, in, &ndim, shape))
+        return NULL;
+    ag_tensor *out = agi_tape_tensor(t, fn, ndim, shape);
+    if (!out)
+        return NULL;
+    out->op = op;
+    for (int k = 0; k < def->n_inputs; k++)
+        out->in[k] = in[k];
+    for (int k = 0; param && k < AGI_MAX_PARAMS; k++)
+        out->param[k] = param[k];
+    if (rg && t->grad_enabled)
+        out->flags |= AGI_REQ_GRAD;
+    def->forward(out);
+    out->prev = t->last;
+    t->last = out;
+    return out;
+}
+
+ag_tensor *ag_detach(ag_tape *t, ag_tensor *x)
+{
+    if (!t || t->status != AG_OK)
+        return NULL;
+    if (!usable(t, "ag_detach", 0, 1, x))
+        return NULL;
+    ag_tensor *d = agi_tape_tensor(t, "ag_detach", 0, NULL);
+    if (!d)
+        return NULL;
+    d->ndim = x->ndim;
+    memcpy(d->shape, x->shape, sizeof d->shape);
+    d->numel = x->numel;
+    d->data = x->data;         /* shared, as in PyTorch */
+    d->flags = AGI_LEAF;
+    return d;
+}
+
+/* ---- backward ----
+ *
+ * The tape is a list in creation order, so walking it from the root towards
+ * older ops is a topological order: every consumer of a tensor is visited
+ * before the tensor itself. Two passes:
+ *   1. mark what the root depends on and allocate every gradient buffer
+ *      (non-leaf buffers on the arena, leaf grads on first use); this is the
+ *      only part that can fail, and on failure it undoes what it created, so a
+ *      failed backward changes no gradient;
+ *   2. run each marked op's backward kernel, which accumulates (+=) into the
+ *      buffers of its inputs.
+ * No recursion: a chain of any length needs no stack. */
+
+static bool needs_grad(const ag_tensor *x)
+{
+    return x->flags & AGI_REQ_GRAD;
+}
+
+/* The buffer backward accumulates x's gradient into, NULL if x needs none. */
+static float *grad_buffer(const ag_tape *t, ag_tensor *x)
+{
+    if (!needs_grad(x))
+        return NULL;
+    if (x->flags & AGI_LEAF)
+        return x->grad ? x->grad->data : NULL;
+    return x->mark == t->epoch ? x->gbuf : NULL;
+}
+
+/* Pass 1 for one tensor: make sure it has a zeroed buffer this epoch. */
+static bool prepare(ag_tape *t, ag_tensor *x)
+{
+    if (!needs_grad(x))
+        return true;
+    if (x->flags & AGI_LEAF) {
+        if (x->grad)
+            return true;
+        if (!agi_leaf_grad(x))
+            return false;
+        x->flags |= AGI_NEW_GRAD;   /* so a failure can drop it again */
+        return true;
+    }
+    if (x->mark == t->epoch)
+        return true;
+    float *g = agi_arena_alloc(&t->arena, (size_t)x->numel * sizeof(float));
+    if (!g)
+        return false;
+    memset(g, 0, (size_t)x->numel * sizeof(float));
+    x->gbuf = g;
+    x->mark = t->epoch;
+    return true;
+}
+
+static void clear_new(ag_tensor *x, bool drop)
+{
+    if (x->flags & AGI_NEW_GRAD) {
+        x->flags &= ~(unsigned)AGI_NEW_GRAD;
+        if (drop)
+            agi_leaf_grad_drop(x);
+    }
+}
+
+/* Clears the AGI_NEW_GRAD marks pass 1 left on leaves; with drop, also frees
+ * those fresh grads, undoing pass 1. */
+static void clear_new_grads(ag_tape *t, ag_tensor *root, bool drop)
+{
+    clear_new(root, drop);
+    if (root->flags & AGI_LEAF)
+        return;
+    for (ag_tensor *x = root; x; x = x->prev)
+        if (x->mark == t->epoch)
+            for (int k = 0; k < agi_ops[x->op].n_inputs; k++)
+                clear_new(x->in[k], drop);
+}
+
+static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, const char *fn)
+{
+    char sb[160];
+    if (!needs_grad(root)) {
+        agi_fail(t, AG_ERR_GRAD, "%s: the root does not require grad and has no grad_fn", fn);
+        return t->status;
+    }
+    t->epoch++;
+    bool ok = prepare(t, root);
+    for (ag_tensor *x = (root->flags & AGI_LEAF) ? NULL : root; ok && x; x = x->prev) {
+        if (x->mark != t->epoch)
+            continue;          /* root does not depend on x */
+        const agi_op_def *def = &agi_ops[x->op];
+        for (int k = 0; ok && k < def->n_inputs; k++)
+            ok = prepare(t, x->in[k]);
+        if (ok && (x->flags & AGI_RETAIN) && !x->grad) {
+            x->grad = agi_tape_tensor(t, fn, x->ndim, x->shape);
+            if (x->grad) {
+                x->grad->flags = AGI_LEAF;
+                memset(x->grad->data, 0, (size_t)x->numel * sizeof(float));
+            }
+            ok = x->grad != NULL;
+        }
+    }
+    clear_new_grads(t, root, !ok);
+    if (!ok) {
+        t->epoch++;            /* invalidate the half-made buffers */
+        agi_fail(t, AG_ERR_NOMEM, "%s: out of memory for the gradients of a root of shape %s",
+                 fn, agi_shape_str(sb, sizeof sb, root->ndim, root->shape));
+        return t->status;
+    }
+
+    float *groot = grad_buffer(t, root);
+    for (int64_t i = 0; i < root->numel; i++)
+        groot[i] += seed ? seed[i] : 1.0f;
+    if (root->flags & AGI_LEAF)
+        return AG_OK;          /* a leaf root: its grad is the seed */
+
+    for (ag_tensor *x = root; x; x = x->prev) {
+        if (x->mark != t->epoch)
+            continue;
+        const agi_op_def *def = &agi_ops[x->op];
+        float *din[AGI_MAX_INPUTS] = { NULL };
+        for (int k = 0; k < def->n_inputs; k++)
+            din[k] = grad_buffer(t, x->in[k]);
+        def->backward(x, x->gbuf, din);
+        if (x->flags & AGI_RETAIN)
+            for (int64_t i = 0; i < x->numel; i++)
+                x->grad->data[i] += x->gbuf[i];
+    }
+    return AG_OK;
+}
+
+static bool backward_args(ag_tape *t, const char *fn, const ag_tensor *root)
+{
+    if (!root) {
+        agi_fail(t, AG_ERR_ARG, "%s: root is NULL", fn);
+        return false;
+    }
+    if (root->tape && root->tape != t) {
+        agi_fail(t, AG_ERR_TAPE, "%s: root was recorded on another tape", fn);
+        return false;
+    }
+    return true;
+}
+
+ag_status ag_backward(ag_tape *t, ag_tensor *root)
+{
+    if (!t)
+        return AG_ERR_ARG;
+    if (t->status != AG_OK)
+        return t->status;
+    if (!backward_args(t, "ag_backward", root))
+        return t->status;
+    if (root->numel != 1) {
+        char sb[160];
+        agi_fail(t, AG_ERR_GRAD,
+                 "ag_backward: grad can be implicitly created only for scalar outputs; "
+                 "root has shape %s (use ag_backward_seed)",
+                 agi_shape_str(sb, sizeof sb, root->ndim, root->shape));
+        return t->status;
+    }
+    return run_backward(t, root, NULL, "ag_backward");
+}
+
+ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed)
+{
+    if (!t)
+        return AG_ERR_ARG;
+    if (t->status != AG_OK)
+        return t->status;
+    if (!backward_args(t, "ag_backward_seed", root))
+        return t->status;
+    if (!seed) {
+        agi_fail(t, AG_ERR_ARG, "ag_backward_seed: seed is NULL");
+        return t->status;
+    }
+    bool same = seed->ndim == root->ndim;
+    for (int i = 0; same && i < root->ndim; i++)
+        same = seed->shape[i] == root->shape[i];
+    if (!same) {
+        char s1[160], s2[160];
+        agi_fail(t, AG_ERR_SHAPE, "ag_backward_seed: seed shape %s does not match root shape %s",
+                 agi_shape_str(s1, sizeof s1, seed->ndim, seed->shape),
+                 agi_shape_str(s2, sizeof s2, root->ndim, root->shape));
+        return t->status;
+    }
+    return run_backward(t, root, seed->data, "ag_backward_seed");
+}

@@ -1,0 +1,241 @@
+/* tensor.c - tensor objects: shapes, leaf creation and freeing, accessors. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *agi_shape_str(char *buf, size_t n, int ndim, const int64_t *shape)
+{
+    size_t len = 0;
+    int w = snprintf(buf, n, "(");
+    if (w > 0)
+        len = (size_t)w;
+    for (int i = 0; i < ndim && len < n; i++) {
+        w = snprintf(buf + len, n - len, i ? ",%lld" : "%lld", (long long)shape[i]);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    if (len < n)
+        snprintf(buf + len, n - len, ")");
+    return buf;
+}
+
+bool agi_numel(int ndim, const int64_t *shape, int64_t *numel)
+{
+    /* The limit keeps numel * sizeof(float) (plus headers) in size_t and int64. */
+    const int64_t limit = (int64_t)((SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX) / 8);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return false;
+        if (shape[i] != 0 && n > limit / shape[i])
+            return false;
+        n *= shape[i];
+    }
+    *numel = n;
+    return true;
+}
+
+/* Leaves are one allocation: the struct, then 64-byte aligned data. */
+static size_t leaf_offset(void)
+{
+    return (sizeof(ag_tensor) + 63) & ~(size_t)63;
+}
+
+/* A heap tensor from allocator a; NULL if allocation fails. shape is valid. */
+static ag_tensor *heap_tensor(agi_alloc a, int ndim, const int64_t *shape, int64_t numel)
+{
+    size_t bytes = leaf_offset() + 64 + (size_t)numel * sizeof(float);
+    unsigned char *raw = agi_malloc(a, bytes);
+    if (!raw)
+        return NULL;
+    ag_tensor *x = (ag_tensor *)raw;
+    memset(x, 0, sizeof *x);
+    x->data = (float *)(raw + leaf_offset());
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        x->shape[i] = shape[i];
+    x->numel = numel;
+    x->flags = AGI_LEAF | AGI_OWN_DATA;
+    x->alloc = a;
+    x->op = -1;
+    return x;
+}
+
+static ag_tensor *leaf_alloc(const char *fn, int ndim, const int64_t *shape)
+{
+    char sb[160];
+    if (ndim < 0 || ndim > AG_MAX_DIMS)
+        return agi_fail_last("%s: ndim %d is out of range 0..%d", fn, ndim, AG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return agi_fail_last("%s: shape is NULL for ndim %d", fn, ndim);
+    int64_t numel;
+    if (!agi_numel(ndim, shape, &numel))
+        return agi_fail_last("%s: shape %s has a negative size or is too large", fn,
+                             agi_shape_str(sb, sizeof sb, ndim, shape));
+    ag_tensor *x = heap_tensor(agi_current_alloc(), ndim, shape, numel);
+    if (!x)
+        return agi_fail_last("%s: out of memory for shape %s", fn,
+                             agi_shape_str(sb, sizeof sb, ndim, shape));
+    return x;
+}
+
+static size_t leaf_bytes(const ag_tensor *x)
+{
+    return leaf_offset() + 64 + (size_t)x->numel * sizeof(float);
+}
+
+static ag_tensor *leaf_filled(const char *fn, int ndim, const int64_t *shape, float v, bool rg)
+{
+    ag_tensor *x = leaf_alloc(fn, ndim, shape);
+    if (!x)
+        return NULL;
+    for (int64_t i = 0; i < x->numel; i++)
+        x->data[i] = v;
+    if (rg)
+        x->flags |= AGI_REQ_GRAD;
+    return x;
+}
+
+ag_tensor *ag_tensor_new(int ndim, const int64_t *shape, const float *data, bool requires_grad)
+{
+    ag_tensor *x = leaf_alloc("ag_tensor_new", ndim, shape);
+    if (!x)
+        return NULL;
+    if (data)
+        memcpy(x->data, data, (size_t)x->numel * sizeof(float));
+    else
+        memset(x->data, 0, (size_t)x->numel * sizeof(float));
+    if (requires_grad)
+        x->flags |= AGI_REQ_GRAD;
+    return x;
+}
+
+ag_tensor *ag_zeros(int ndim, const int64_t *shape, bool requires_grad)
+{
+    return leaf_filled("ag_zeros", ndim, shape, 0.0f, requires_grad);
+}
+
+ag_tensor *ag_ones(int ndim, const int64_t *shape, bool requires_grad)
+{
+    return leaf_filled("ag_ones", ndim, shape, 1.0f, requires_grad);
+}
+
+ag_tensor *ag_full(int ndim, const int64_t *shape, float value, bool requires_grad)
+{
+    return leaf_filled("ag_full", ndim, shape, value, requires_grad);
+}
+
+ag_tensor *ag_scalar(float v, bool requires_grad)
+{
+    return leaf_filled("ag_scalar", 0, NULL, v, requires_grad);
+}
+
+void ag_tensor_free(ag_tensor *x)
+{
+    if (!x || !(x->flags & AGI_OWN_DATA))
+        return;                 /* NULL, or owned by a tape */
+    if (x->grad)
+        agi_free(x->grad->alloc, x->grad, leaf_bytes(x->grad));
+    agi_free(x->alloc, x, leaf_bytes(x));
+}
+
+bool agi_leaf_grad(ag_tensor *x)
+{
+    if (x->grad)
+        return true;
+    ag_tensor *g;
+    if (x->tape) {              /* a tape-owned leaf (ag_detach): grad on the tape */
+        g = agi_tape_tensor(x->tape, "ag_backward", x->ndim, x->shape);
+        if (g)
+            g->flags = AGI_LEAF;
+    } else {
+        g = heap_tensor(x->alloc, x->ndim, x->shape, x->numel);
+    }
+    if (!g)
+        return false;
+    memset(g->data, 0, (size_t)g->numel * sizeof(float));
+    x->grad = g;
+    return true;
+}
+
+/* Undoes agi_leaf_grad for a grad that a failed backward created. */
+void agi_leaf_grad_drop(ag_tensor *x)
+{
+    if (x->grad && !x->tape)
+        agi_free(x->grad->alloc, x->grad, leaf_bytes(x->grad));
+    x->grad = NULL;
+}
+
+ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *shape)
+{
+    char sb[160];
+    int64_t numel;
+    if (!agi_numel(ndim, shape, &numel))
+        return agi_fail(t, AG_ERR_NOMEM, "%s: shape %s is too large", fn,
+                        agi_shape_str(sb, sizeof sb, ndim, shape));
+    size_t head = leaf_offset();
+    unsigned char *raw = agi_arena_alloc(&t->arena, head + (size_t)numel * sizeof(float));
+    if (!raw)
+        return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory for shape %s", fn,
+                        agi_shape_str(sb, sizeof sb, ndim, shape));
+    ag_tensor *x = (ag_tensor *)raw;
+    memset(x, 0, sizeof *x);
+    x->data = (float *)(raw + head);
+    x->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        x->shape[i] = shape[i];
+    x->numel = numel;
+    x->tape = t;
+    x->op = -1;
+    return x;
+}
+
+/* ---- accessors ---- */
+
+float *ag_data(ag_tensor *x) { return x ? x->data : NULL; }
+const int64_t *ag_shape(const ag_tensor *x) { return x ? x->shape : NULL; }
+int ag_ndim(const ag_tensor *x) { return x ? x->ndim : -1; }
+int64_t ag_numel(const ag_tensor *x) { return x ? x->numel : -1; }
+ag_tensor *ag_grad(const ag_tensor *x) { return x ? x->grad : NULL; }
+bool ag_requires_grad(const ag_tensor *x) { return x && (x->flags & AGI_REQ_GRAD); }
+bool ag_is_leaf(const ag_tensor *x) { return x && (x->flags & AGI_LEAF); }
+
+float ag_item(const ag_tensor *x)
+{
+    if (!x || x->numel != 1)
+        return NAN;
+    return x->data[0];
+}
+
+ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad)
+{
+    if (!x) {
+        agi_fail_last("ag_set_requires_grad: tensor is NULL");
+        return AG_ERR_ARG;
+    }
+    if (!(x->flags & AGI_LEAF)) {
+        agi_fail_last("ag_set_requires_grad: only leaves can change requires_grad "
+                      "(use ag_detach for a non-leaf)");
+        return AG_ERR_ARG;
+    }
+    if (requires_grad)
+        x->flags |= AGI_REQ_GRAD;
+    else
+        x->flags &= ~(unsigned)AGI_REQ_GRAD;
+    return AG_OK;
+}
+
+void ag_zero_grad(ag_tensor *x)
+{
+    if (x && x->grad)
+        memset(x->grad->data, 0, (size_t)x->grad->numel * sizeof(float));
+}
+
+void ag_retain_grad(ag_tensor *x)
+{
+    if (x && !(x->flags & AGI_LEAF))
+        x->flags |= AGI_RETAIN;
+}
