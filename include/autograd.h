@@ -155,8 +155,8 @@ ag_tensor *ag_full(int ndim, const int64_t *shape, float value, bool requires_gr
 /* A 0-dim leaf holding v: torch.tensor(v). */
 ag_tensor *ag_scalar(float v, bool requires_grad);
 
-/* Frees a leaf and its gradient. NULL and tape-owned tensors are ignored (the
- * tape frees those). */
+/* Frees a leaf and its gradient. NULL, tape-owned tensors (the tape frees
+ * those) and gradients (their leaf frees them) are ignored. */
 void ag_tensor_free(ag_tensor *x);
 
 /* ---- accessors (all accept NULL) ------------------------------------------ */

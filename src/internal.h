@@ -51,7 +51,8 @@ enum {
     AGI_REQ_GRAD = 1u << 1,    /* requires_grad */
     AGI_RETAIN = 1u << 2,      /* non-leaf: keep .grad (ag_retain_grad) */
     AGI_OWN_DATA = 1u << 3,    /* heap leaf: data block belongs to the tensor */
-    AGI_NEW_GRAD = 1u << 4     /* leaf grad created by the running backward */
+    AGI_NEW_GRAD = 1u << 4,    /* leaf grad created by the running backward */
+    AGI_IS_GRAD = 1u << 5      /* x.grad of a leaf: freed with its leaf, never alone */
 };
 
 struct ag_tensor {
@@ -147,7 +148,8 @@ typedef void (*agi_backward_fn)(const ag_tensor *out, const float *dout, float *
 typedef bool (*agi_shape_fn)(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
 
 typedef struct agi_op_def {
-    const char *name;          /* "add": also the public function's name after "ag_" */
+    const char *name;          /* "add" */
+    const char *api;           /* "ag_add": the public function, for messages */
     const char *grad_fn;       /* PyTorch's grad_fn name, for printing */
     int n_inputs;
     agi_shape_fn shape;

@@ -3,7 +3,7 @@
 
 const agi_op_def agi_ops[AGI_OP_COUNT] = {
 #define AGI_ROW(E, name, gf, n, shp, fwd, bwd, dom) \
-    [AGI_OP_##E] = { name, gf, n, shp, agi_##fwd, agi_##bwd, dom },
+    [AGI_OP_##E] = { name, "ag_" name, gf, n, shp, agi_##fwd, agi_##bwd, dom },
     AGI_OPS(AGI_ROW)
 #undef AGI_ROW
 };

@@ -87,8 +87,7 @@ ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *par
     if (!t || t->status != AG_OK)
         return NULL;
     const agi_op_def *def = &agi_ops[op];
-    char fn[40];
-    snprintf(fn, sizeof fn, "ag_%s", def->name);
+    const char *fn = def->api;
     bool rg = false;
     for (int k = 0; k < def->n_inputs; k++) {
         if (!usable(t, fn, k, def->n_inputs, in[k]))
@@ -249,9 +248,15 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
             continue;
         const agi_op_def *def = &agi_ops[x->op];
         float *din[AGI_MAX_INPUTS] = { NULL };
-        for (int k = 0; k < def->n_inputs; k++)
+        bool any = false;
+        for (int k = 0; k < def->n_inputs; k++) {
             din[k] = grad_buffer(t, x->in[k]);
-        def->backward(x, x->gbuf, din);
+            any = any || din[k];
+        }
+        /* kernels may assume a unary op's din[0] is set; an input can lose
+         * requires_grad after recording (ag_set_requires_grad) */
+        if (any)
+            def->backward(x, x->gbuf, din);
         if (x->flags & AGI_RETAIN)
             for (int64_t i = 0; i < x->numel; i++)
                 x->grad->data[i] += x->gbuf[i];

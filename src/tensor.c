@@ -135,8 +135,8 @@ ag_tensor *ag_scalar(float v, bool requires_grad)
 
 void ag_tensor_free(ag_tensor *x)
 {
-    if (!x || !(x->flags & AGI_OWN_DATA))
-        return;                 /* NULL, or owned by a tape */
+    if (!x || !(x->flags & AGI_OWN_DATA) || (x->flags & AGI_IS_GRAD))
+        return;                 /* NULL, owned by a tape, or owned by its leaf */
     if (x->grad)
         agi_free(x->grad->alloc, x->grad, leaf_bytes(x->grad));
     agi_free(x->alloc, x, leaf_bytes(x));
@@ -156,6 +156,7 @@ bool agi_leaf_grad(ag_tensor *x)
     }
     if (!g)
         return false;
+    g->flags |= AGI_IS_GRAD;
     memset(g->data, 0, (size_t)g->numel * sizeof(float));
     x->grad = g;
     return true;
