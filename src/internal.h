@@ -51,7 +51,7 @@ enum {
     AGI_REQ_GRAD = 1u << 1,    /* requires_grad */
     AGI_RETAIN = 1u << 2,      /* non-leaf: keep .grad (ag_retain_grad) */
     AGI_OWN_DATA = 1u << 3,    /* heap leaf: data block belongs to the tensor */
-    AGI_NEW_GRAD = 1u << 4,    /* leaf grad created by the running backward */
+    AGI_NEW_GRAD = 1u << 4,    /* grad (leaf's or retained) created by the running backward */
     AGI_IS_GRAD = 1u << 5      /* x.grad of a leaf: freed with its leaf, never alone */
 };
 

@@ -2,7 +2,10 @@
  *
  * A port of torch/_tensor_str.py for float32 with the default print options:
  * precision 4, threshold 1000 elements (then summarize with edgeitems 3),
- * linewidth 80, sci_mode chosen automatically. */
+ * linewidth 80, sci_mode chosen automatically. Python's names are kept in the
+ * comments (_Formatter, _vector_str, _add_suffixes, ...) so the two can be
+ * read side by side. tests/test_print.c checks the output byte for byte
+ * against str(tensor) from PyTorch (tests/gen_print_reference.py). */
 #include "internal.h"
 
 #include <math.h>
@@ -82,18 +85,47 @@ static void gather_range(void *ctx, float v)
         F->int_mode = false;
 }
 
+/* printf writes LC_NUMERIC's decimal point (',' in de_DE, even several bytes
+ * in some locales); Python always writes '.'. A finite number printed with
+ * %.Nf or %.Ne holds only digits, signs, 'e' and that point, so any other run
+ * of bytes is the point: replace it with '.'. Returns the new length. */
+static int c_point(char *b, int n)
+{
+    int j = 0;
+    for (int i = 0; i < n;) {
+        char c = b[i];
+        if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e') {
+            b[j++] = b[i++];
+            continue;
+        }
+        while (i < n && !(b[i] >= '0' && b[i] <= '9'))
+            i++;
+        b[j++] = '.';
+    }
+    b[j] = '\0';
+    return j;
+}
+
+/* One element as _Formatter.format writes it, before padding: "{:.4e}" in
+ * sci mode, "{:.0f}" plus a '.' for finite values in int mode, else "{:.4f}".
+ * Writes at most n - 1 characters (n <= INT_MAX) and returns how many. */
 static int fmt_plain(char *b, size_t n, const fmt *F, double v)
 {
+    int w;
     if (isnan(v))
-        return snprintf(b, n, "nan");   /* Python never prints "-nan" */
-    if (F->sci_mode)
-        return snprintf(b, n, "%.*e", PRECISION, v);
-    if (F->int_mode) {
-        if (isinf(v))
-            return snprintf(b, n, "%s", v < 0 ? "-inf" : "inf");
-        return snprintf(b, n, "%.0f.", v);
-    }
-    return snprintf(b, n, "%.*f", PRECISION, v);
+        w = snprintf(b, n, "nan");      /* Python never prints "-nan" */
+    else if (isinf(v))
+        w = snprintf(b, n, "%s", v < 0 ? "-inf" : "inf");
+    else if (F->sci_mode)
+        w = snprintf(b, n, "%.*e", PRECISION, v);
+    else if (F->int_mode)
+        w = snprintf(b, n, "%.0f.", v);
+    else
+        w = snprintf(b, n, "%.*f", PRECISION, v);
+    /* cannot happen with n = 64: the widest is "%.4f" of FLT_MAX, 44 bytes */
+    if (w < 0 || (size_t)w >= n)
+        w = w < 0 ? 0 : (int)n - 1;
+    return isfinite(v) ? c_point(b, w) : w;
 }
 
 static void gather_width(void *ctx, float v)
@@ -128,8 +160,6 @@ static void element(out *o, const fmt *F, float v)
 {
     char b[64];
     int w = fmt_plain(b, sizeof b, F, (double)v);
-    if (w < 0)
-        w = 0;
     spaces(o, F->max_width - w);
     put(o, b, (size_t)w);
 }
@@ -217,6 +247,9 @@ static void suffixes(out *o, size_t start, const char **sfx, int n, int indent)
     put(o, ")", 1);
 }
 
+/* _str_intern for a plain CPU float32 tensor: "tensor(" + _tensor_str +
+ * suffixes. An empty tensor prints "[]" and, unless it is 1-dim, its size as
+ * the first suffix: ", size=(0, 3)" (str of a Python tuple). */
 static int render(out *o, const ag_tensor *x)
 {
     if (!x)
@@ -224,24 +257,19 @@ static int render(out *o, const ag_tensor *x)
     const int indent = 7;   /* strlen("tensor(") */
     size_t start = o->len;
     puts_(o, "tensor(");
+    char size[32 + AG_MAX_DIMS * 24];   /* "size=(" + ", %lld" per dimension + ")" */
     char gf[64];
     const char *sfx[2];
     int ns = 0;
     if (x->numel == 0) {
         puts_(o, "[]");
-        if (!(x->ndim == 1 && x->shape[0] == 0)) {
-            /* ", size=(0, 3)" */
-            char sz[256];
-            size_t len = (size_t)snprintf(sz, sizeof sz, "size=(");
-            for (int i = 0; i < x->ndim && len < sizeof sz; i++)
-                len += (size_t)snprintf(sz + len, sizeof sz - len, i ? ", %lld" : "%lld",
+        if (x->ndim != 1) {
+            size_t len = (size_t)snprintf(size, sizeof size, "size=(");
+            for (int i = 0; i < x->ndim; i++)
+                len += (size_t)snprintf(size + len, sizeof size - len, i ? ", %lld" : "%lld",
                                         (long long)x->shape[i]);
-            if (x->ndim == 1 && len < sizeof sz)
-                len += (size_t)snprintf(sz + len, sizeof sz - len, ",");
-            if (len < sizeof sz)
-                snprintf(sz + len, sizeof sz - len, ")");
-            put(o, ", ", 2);
-            puts_(o, sz);
+            snprintf(size + len, sizeof size - len, ")");
+            sfx[ns++] = size;
         }
     } else {
         int64_t stride[AG_MAX_DIMS];
@@ -255,6 +283,7 @@ static int render(out *o, const ag_tensor *x)
         fmt_init(&F, x, stride, summarize);
         tensor_str(o, x->data, x->shape, stride, x->ndim, indent, summarize, &F);
     }
+    /* grad_fn for a recorded result that requires grad, else requires_grad */
     if (!(x->flags & AGI_LEAF) && x->op >= 0 && (x->flags & AGI_REQ_GRAD)) {
         snprintf(gf, sizeof gf, "grad_fn=<%s>", agi_ops[x->op].grad_fn);
         sfx[ns++] = gf;

@@ -192,8 +192,8 @@ static void clear_new(ag_tensor *x, bool drop)
     }
 }
 
-/* Clears the AGI_NEW_GRAD marks pass 1 left on leaves; with drop, also frees
- * those fresh grads, undoing pass 1. */
+/* Clears the AGI_NEW_GRAD marks pass 1 left on leaves and retained non-leaves;
+ * with drop, also frees those fresh grads, undoing pass 1. */
 static void clear_new_grads(ag_tape *t, ag_tensor *root, bool drop)
 {
     clear_new(root, drop);
@@ -225,6 +225,7 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
             if (x->grad) {
                 x->grad->flags = AGI_LEAF;
                 memset(x->grad->data, 0, (size_t)x->numel * sizeof(float));
+                x->flags |= AGI_NEW_GRAD;   /* dropped again if pass 1 fails */
             }
             ok = x->grad != NULL;
         }

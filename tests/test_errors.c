@@ -1,0 +1,509 @@
+/* test_errors.c - bad input as a new user would pass it: NULL tapes and
+ * tensors, shapes that do not broadcast, tensors from another tape; the sticky
+ * first error, reset, and inputs left unchanged by every failed call. */
+#include "testutil.h"
+
+#include "internal.h"
+
+#include <stdio.h>
+
+/* ---- the public ops, by signature ---- */
+
+typedef ag_tensor *(*op2_fn)(ag_tape *, ag_tensor *, ag_tensor *);
+typedef ag_tensor *(*op1_fn)(ag_tape *, ag_tensor *);
+typedef ag_tensor *(*op1s_fn)(ag_tape *, ag_tensor *, float);
+
+static const struct { const char *name; op2_fn f; } binary_ops[] = {
+    { "ag_add", ag_add }, { "ag_sub", ag_sub }, { "ag_mul", ag_mul },
+};
+static const struct { const char *name; op1_fn f; } unary_ops[] = {
+    { "ag_neg", ag_neg }, { "ag_exp", ag_exp }, { "ag_sin", ag_sin },
+    { "ag_sqrt", ag_sqrt }, { "ag_detach", ag_detach },
+};
+static const struct { const char *name; op1s_fn f; } scalar_ops[] = {
+    { "ag_add_scalar", ag_add_scalar }, { "ag_sub_scalar", ag_sub_scalar },
+    { "ag_rsub_scalar", ag_rsub_scalar }, { "ag_mul_scalar", ag_mul_scalar },
+    { "ag_pow", ag_pow },
+};
+#define COUNT(a) (sizeof (a) / sizeof (a)[0])
+
+/* ---- snapshots: a failed call must leave every tensor as it was ---- */
+
+#define SNAP_MAX 32
+
+typedef struct snap {
+    const ag_tensor *x;
+    int64_t numel;
+    float data[SNAP_MAX];
+    const ag_tensor *grad;
+    float gdata[SNAP_MAX];
+} snap;
+
+static void take(snap *s, ag_tensor *x)
+{
+    s->x = x;
+    s->numel = ag_numel(x);
+    assert_true(s->numel <= SNAP_MAX);
+    memcpy(s->data, ag_data(x), (size_t)s->numel * sizeof(float));
+    s->grad = ag_grad(x);
+    if (s->grad)
+        memcpy(s->gdata, ag_data(ag_grad(x)), (size_t)s->numel * sizeof(float));
+}
+
+#define assert_unchanged(s)                                                        \
+    do {                                                                           \
+        const snap *s_ = (s);                                                      \
+        ag_tensor *x_ = (ag_tensor *)s_->x;                                        \
+        assert_int_equal(ag_numel(x_), s_->numel);                                 \
+        assert_memory_equal(ag_data(x_), s_->data, (size_t)s_->numel * sizeof(float)); \
+        assert_ptr_equal(ag_grad(x_), s_->grad);                                   \
+        if (s_->grad)                                                              \
+            assert_memory_equal(ag_data(ag_grad(x_)), s_->gdata,                   \
+                                (size_t)s_->numel * sizeof(float));                \
+    } while (0)
+
+/* Two leaves a (2,3), b (2,3) with gradients from one backward, c (2,3)
+ * without, and r (4,5). */
+typedef struct fixture {
+    ag_tensor *a, *b, *c, *r;
+    snap sa, sb, sc, sr;
+} fixture;
+
+static void fixture_make(fixture *f)
+{
+    float v[20];
+    for (int i = 0; i < 20; i++)
+        v[i] = (float)i * 0.25f + 0.5f;
+    f->a = tu_mat(2, 3, v, true);
+    f->b = tu_mat(2, 3, v + 6, true);
+    f->c = tu_mat(2, 3, v + 3, false);
+    f->r = tu_mat(4, 5, v, true);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *ones = ag_ones(2, ag_shape(f->a), false);
+    assert_int_equal(ag_backward_seed(t, ag_mul(t, f->a, f->b), ones), AG_OK);
+    ag_tensor_free(ones);
+    ag_tape_free(t);
+    assert_non_null(ag_grad(f->a));
+    take(&f->sa, f->a);
+    take(&f->sb, f->b);
+    take(&f->sc, f->c);
+    take(&f->sr, f->r);
+}
+
+static void fixture_check(const fixture *f)
+{
+    assert_unchanged(&f->sa);
+    assert_unchanged(&f->sb);
+    assert_unchanged(&f->sc);
+    assert_unchanged(&f->sr);
+}
+
+static void fixture_free(fixture *f)
+{
+    ag_tensor_free(f->a);
+    ag_tensor_free(f->b);
+    ag_tensor_free(f->c);
+    ag_tensor_free(f->r);
+}
+
+/* ---- NULL tape ---- */
+
+static void test_null_tape(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    for (size_t k = 0; k < COUNT(binary_ops); k++)
+        assert_null(binary_ops[k].f(NULL, f.a, f.b));
+    for (size_t k = 0; k < COUNT(unary_ops); k++)
+        assert_null(unary_ops[k].f(NULL, f.a));
+    for (size_t k = 0; k < COUNT(scalar_ops); k++)
+        assert_null(scalar_ops[k].f(NULL, f.a, 2.0f));
+    assert_int_equal(ag_backward(NULL, f.a), AG_ERR_ARG);
+    assert_int_equal(ag_backward(NULL, NULL), AG_ERR_ARG);
+    assert_int_equal(ag_backward_seed(NULL, f.a, f.b), AG_ERR_ARG);
+    assert_int_equal(ag_tape_status(NULL), AG_ERR_ARG);
+    assert_non_null(ag_tape_error(NULL));
+    assert_contains(ag_tape_error(NULL), "NULL");
+    assert_false(ag_tape_set_grad_enabled(NULL, false));
+    ag_tape_reset(NULL);
+    ag_tape_free(NULL);
+    fixture_check(&f);
+    fixture_free(&f);
+}
+
+/* ---- NULL tensors ---- */
+
+static void test_null_inputs(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t = ag_tape_new();
+    for (size_t k = 0; k < COUNT(binary_ops); k++) {
+        const char *which[3] = { "first input", "second input", "first input" };
+        ag_tensor *lhs[3] = { NULL, f.a, NULL }, *rhs[3] = { f.b, NULL, NULL };
+        for (int j = 0; j < 3; j++) {
+            ag_tape_reset(t);
+            assert_null(binary_ops[k].f(t, lhs[j], rhs[j]));
+            assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+            assert_contains(ag_tape_error(t), binary_ops[k].name);
+            assert_contains(ag_tape_error(t), which[j]);
+            assert_contains(ag_tape_error(t), "NULL");
+            fixture_check(&f);
+        }
+    }
+    for (size_t k = 0; k < COUNT(unary_ops); k++) {
+        ag_tape_reset(t);
+        assert_null(unary_ops[k].f(t, NULL));
+        assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+        assert_contains(ag_tape_error(t), unary_ops[k].name);
+        assert_contains(ag_tape_error(t), "NULL");
+    }
+    for (size_t k = 0; k < COUNT(scalar_ops); k++) {
+        ag_tape_reset(t);
+        assert_null(scalar_ops[k].f(t, NULL, 1.0f));
+        assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+        assert_contains(ag_tape_error(t), scalar_ops[k].name);
+        assert_contains(ag_tape_error(t), "NULL");
+    }
+    /* the message starts with the op's name, e.g. "ag_mul: ..." */
+    ag_tape_reset(t);
+    assert_null(ag_mul(t, f.a, NULL));
+    assert_int_equal(strncmp(ag_tape_error(t), "ag_mul: ", 8), 0);
+    fixture_check(&f);
+    ag_tape_free(t);
+    fixture_free(&f);
+}
+
+/* Every row of the op table, through agi_record: NULL inputs are an
+ * AG_ERR_ARG naming the public function (covers ops added later too). */
+static void test_null_inputs_op_table(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    for (int op = 0; op < AGI_OP_COUNT; op++) {
+        ag_tensor *in[AGI_MAX_INPUTS] = { NULL };
+        float param[AGI_MAX_PARAMS] = { 0 };
+        ag_tape_reset(t);
+        assert_null(agi_record(t, op, in, param));
+        assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+        char name[64];
+        snprintf(name, sizeof name, "%s: ", agi_ops[op].api);
+        assert_int_equal(strncmp(ag_tape_error(t), name, strlen(name)), 0);
+        assert_contains(ag_tape_error(t), "NULL");
+    }
+    ag_tape_free(t);
+}
+
+static void test_backward_bad_args(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t = ag_tape_new();
+    assert_int_equal(ag_backward(t, NULL), AG_ERR_ARG);
+    assert_string_equal(ag_tape_error(t), "ag_backward: root is NULL");
+    ag_tape_reset(t);
+    assert_int_equal(ag_backward_seed(t, NULL, f.c), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_backward_seed");
+    ag_tape_reset(t);
+    ag_tensor *y = ag_mul(t, f.a, f.b);
+    assert_int_equal(ag_backward_seed(t, y, NULL), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_backward_seed");
+    assert_contains(ag_tape_error(t), "seed");
+    ag_tape_reset(t);
+    y = ag_mul(t, f.a, f.b);
+    assert_int_equal(ag_backward_seed(t, y, f.r), AG_ERR_SHAPE);
+    assert_contains(ag_tape_error(t), "(4,5)");
+    assert_contains(ag_tape_error(t), "(2,3)");
+    ag_tape_reset(t);
+    y = ag_mul(t, f.a, f.b);
+    assert_int_equal(ag_backward(t, y), AG_ERR_GRAD);       /* 6 elements, no seed */
+    assert_contains(ag_tape_error(t), "(2,3)");
+    fixture_check(&f);
+    ag_tape_free(t);
+    fixture_free(&f);
+}
+
+/* ---- shapes ---- */
+
+static void test_shape_mismatch(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t = ag_tape_new();
+    assert_null(ag_add(t, f.a, f.r));
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), "ag_add: shapes (2,3) and (4,5) cannot be broadcast");
+    fixture_check(&f);
+    for (size_t k = 0; k < COUNT(binary_ops); k++) {
+        ag_tape_reset(t);
+        assert_null(binary_ops[k].f(t, f.r, f.b));
+        assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+        char want[128];
+        snprintf(want, sizeof want, "%s: shapes (4,5) and (2,3) cannot be broadcast",
+                 binary_ops[k].name);
+        assert_string_equal(ag_tape_error(t), want);
+        fixture_check(&f);
+    }
+    /* trailing dimensions must match or be 1: (2,3) and (2,) do not broadcast,
+     * (3,1,5) and (4,1) do, (2,3,4) and (3,5) do not */
+    ag_tape_reset(t);
+    int64_t s2[1] = { 2 };
+    ag_tensor *v2 = ag_ones(1, s2, false);
+    assert_null(ag_mul(t, f.a, v2));
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_contains(ag_tape_error(t), "(2,3)");
+    ag_tape_reset(t);
+    int64_t s315[3] = { 3, 1, 5 }, s41[2] = { 4, 1 }, s234[3] = { 2, 3, 4 }, s35[2] = { 3, 5 };
+    ag_tensor *x = ag_ones(3, s315, false), *y = ag_ones(2, s41, false);
+    ag_tensor *z = ag_ones(3, s234, false), *w = ag_ones(2, s35, false);
+    ag_tensor *ok = ag_add(t, x, y);
+    int64_t s345[3] = { 3, 4, 5 };
+    assert_shape(ok, 3, s345);
+    assert_null(ag_sub(t, z, w));
+    assert_string_equal(ag_tape_error(t), "ag_sub: shapes (2,3,4) and (3,5) cannot be broadcast");
+    ag_tensor_free(v2);
+    ag_tensor_free(x);
+    ag_tensor_free(y);
+    ag_tensor_free(z);
+    ag_tensor_free(w);
+    ag_tape_free(t);
+    fixture_check(&f);
+    fixture_free(&f);
+}
+
+/* ---- tensors from another tape ---- */
+
+static void test_other_tape(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t1 = ag_tape_new(), *t2 = ag_tape_new();
+    ag_tensor *y1 = ag_mul(t1, f.a, f.b);          /* owned by t1 */
+    assert_non_null(y1);
+    /* leaves can be used on any tape */
+    ag_tensor *y2 = ag_add(t2, f.a, f.c);
+    assert_non_null(y2);
+    assert_null(ag_add(t2, y2, y1));
+    assert_int_equal(ag_tape_status(t2), AG_ERR_TAPE);
+    assert_contains(ag_tape_error(t2), "ag_add");
+    assert_contains(ag_tape_error(t2), "second input");
+    assert_contains(ag_tape_error(t2), "another tape");
+    assert_int_equal(ag_tape_status(t1), AG_OK);    /* the other tape is not affected */
+    fixture_check(&f);
+    for (size_t k = 0; k < COUNT(unary_ops); k++) {
+        ag_tape_reset(t2);
+        assert_null(unary_ops[k].f(t2, y1));
+        assert_int_equal(ag_tape_status(t2), AG_ERR_TAPE);
+        assert_contains(ag_tape_error(t2), unary_ops[k].name);
+    }
+    for (size_t k = 0; k < COUNT(scalar_ops); k++) {
+        ag_tape_reset(t2);
+        assert_null(scalar_ops[k].f(t2, y1, 2.0f));
+        assert_int_equal(ag_tape_status(t2), AG_ERR_TAPE);
+        assert_contains(ag_tape_error(t2), scalar_ops[k].name);
+    }
+    /* backward of a root recorded on t1, on t2 */
+    ag_tape_reset(t2);
+    ag_tensor *ones = ag_ones(2, ag_shape(f.a), false);
+    assert_int_equal(ag_backward_seed(t2, y1, ones), AG_ERR_TAPE);
+    assert_contains(ag_tape_error(t2), "another tape");
+    ag_tape_reset(t2);
+    ag_tensor *k = ag_scalar(2.0f, true);
+    ag_tensor *s1 = ag_mul(t1, k, k);
+    assert_int_equal(ag_backward(t2, s1), AG_ERR_TAPE);
+    assert_contains(ag_tape_error(t2), "ag_backward");
+    assert_null(ag_grad(k));
+    /* ag_detach of another tape's tensor */
+    ag_tape_reset(t2);
+    assert_null(ag_detach(t2, y1));
+    assert_int_equal(ag_tape_status(t2), AG_ERR_TAPE);
+    /* t1 is still fine and its recording still works */
+    assert_int_equal(ag_tape_status(t1), AG_OK);
+    assert_int_equal(ag_backward(t1, s1), AG_OK);
+    assert_float_eq(ag_item(ag_grad(k)), 4.0f);
+    fixture_check(&f);
+    ag_tensor_free(k);
+    ag_tensor_free(ones);
+    ag_tape_free(t1);
+    ag_tape_free(t2);
+    fixture_free(&f);
+}
+
+/* ---- the sticky first error ---- */
+
+static void test_sticky_first_error(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *good = ag_mul(t, f.a, f.b);              /* recorded before the error */
+    assert_non_null(good);
+    float before[6];
+    memcpy(before, ag_data(good), sizeof before);
+    assert_null(ag_add(t, f.a, f.r));                  /* first error: shapes */
+    const char *first = "ag_add: shapes (2,3) and (4,5) cannot be broadcast";
+    assert_string_equal(ag_tape_error(t), first);
+    /* a later, different error does not replace it */
+    assert_null(ag_mul(t, f.a, NULL));
+    assert_null(ag_exp(t, NULL));
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), first);
+    /* and valid ops now return NULL and do nothing */
+    assert_null(ag_mul(t, f.a, f.b));
+    assert_null(ag_add_scalar(t, f.a, 1.0f));
+    assert_null(ag_detach(t, f.a));
+    assert_null(ag_neg(t, good));
+    assert_int_equal(ag_backward(t, NULL), AG_ERR_SHAPE);
+    ag_tensor *ones = ag_ones(2, ag_shape(f.a), false);
+    assert_int_equal(ag_backward_seed(t, good, ones), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), first);
+    /* a tape-less error elsewhere does not touch the tape's message */
+    assert_null(ag_zeros(-1, NULL, false));
+    assert_string_equal(ag_tape_error(t), first);
+    assert_memory_equal(ag_data(good), before, sizeof before);
+    fixture_check(&f);
+
+    /* reset clears the error; the tape works again */
+    ag_tape_reset(t);
+    assert_int_equal(ag_tape_status(t), AG_OK);
+    assert_string_equal(ag_tape_error(t), "");
+    ag_tensor *y = ag_mul(t, f.a, f.b);
+    assert_non_null(y);
+    assert_int_equal(ag_backward_seed(t, y, ones), AG_OK);
+    /* the grads accumulated once more: a.grad = 2 b, b.grad = 2 a */
+    for (int i = 0; i < 6; i++) {
+        assert_float_eq(ag_data(ag_grad(f.a))[i], 2.0f * ag_data(f.b)[i]);
+        assert_float_eq(ag_data(ag_grad(f.b))[i], 2.0f * ag_data(f.a)[i]);
+    }
+    ag_tensor_free(ones);
+    ag_tape_free(t);
+    fixture_free(&f);
+}
+
+/* Chained expressions: an inner failure makes the whole expression NULL, and
+ * the message is the inner (first) one. */
+static void test_chained_expression(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *r = ag_add(t, ag_mul(t, f.a, NULL), f.c);
+    assert_null(r);
+    assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_mul");
+    assert_null(strstr(ag_tape_error(t), "ag_add"));
+    assert_int_equal(ag_backward(t, r), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_mul");
+    fixture_check(&f);
+
+    /* a deeper chain, the error in the middle: shape */
+    ag_tape_reset(t);
+    r = ag_exp(t, ag_mul_scalar(t, ag_sub(t, ag_add(t, f.a, f.r), f.b), 2.0f));
+    assert_null(r);
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), "ag_add: shapes (2,3) and (4,5) cannot be broadcast");
+    assert_int_equal(ag_backward(t, r), AG_ERR_SHAPE);
+    fixture_check(&f);
+
+    /* the tutorial's linear model with the bias forgotten (NULL) */
+    ag_tape_reset(t);
+    ag_tensor *w = ag_scalar(2.0f, true), *x = ag_scalar(1.0f, true);
+    ag_tensor *y = ag_add(t, ag_mul(t, w, x), NULL);
+    assert_null(y);
+    assert_int_equal(ag_backward(t, y), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_add: second input is NULL");
+    assert_null(ag_grad(w));
+    assert_null(ag_grad(x));
+    ag_tensor_free(w);
+    ag_tensor_free(x);
+    ag_tape_free(t);
+    fixture_free(&f);
+}
+
+/* A backward that fails (here: root without grad) changes no gradient. */
+static void test_failed_backward_changes_nothing(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *ones = ag_ones(2, ag_shape(f.a), false);
+    ag_tensor *y = ag_mul(t, f.c, f.c);                  /* c does not require grad */
+    assert_int_equal(ag_backward_seed(t, y, ones), AG_ERR_GRAD);
+    fixture_check(&f);
+    ag_tape_reset(t);
+    y = ag_mul(t, f.a, f.c);
+    assert_int_equal(ag_backward(t, y), AG_ERR_GRAD);    /* not one element */
+    fixture_check(&f);
+    ag_tensor_free(ones);
+    ag_tape_free(t);
+    fixture_free(&f);
+}
+
+/* The one function every error passes through keeps the first error, and
+ * truncates a long message instead of overflowing. */
+static void test_agi_fail_first_wins(void **state)
+{
+    (void)state;
+    ag_tape *t = ag_tape_new();
+    assert_null(agi_fail(t, AG_ERR_SHAPE, "first %d", 1));
+    assert_null(agi_fail(t, AG_ERR_NOMEM, "second %d", 2));
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), "first 1");
+    assert_null(agi_fail(NULL, AG_ERR_ARG, "no tape"));
+    ag_tape_reset(t);
+    char longmsg[1000];
+    memset(longmsg, 'x', sizeof longmsg - 1);
+    longmsg[sizeof longmsg - 1] = '\0';
+    agi_fail(t, AG_ERR_ARG, "ag_add: %s", longmsg);
+    assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+    assert_int_equal(strncmp(ag_tape_error(t), "ag_add: xxx", 11), 0);
+    assert_true(strlen(ag_tape_error(t)) < sizeof longmsg - 1);
+    ag_tape_free(t);
+}
+
+static void test_status_string(void **state)
+{
+    (void)state;
+    assert_string_equal(ag_status_string(AG_OK), "AG_OK");
+    assert_string_equal(ag_status_string(AG_ERR_ARG), "AG_ERR_ARG");
+    assert_string_equal(ag_status_string(AG_ERR_SHAPE), "AG_ERR_SHAPE");
+    assert_string_equal(ag_status_string(AG_ERR_NOMEM), "AG_ERR_NOMEM");
+    assert_string_equal(ag_status_string(AG_ERR_TAPE), "AG_ERR_TAPE");
+    assert_string_equal(ag_status_string(AG_ERR_GRAD), "AG_ERR_GRAD");
+    /* never NULL, even for a value outside the enum */
+    const char *u = ag_status_string((ag_status)99);
+    assert_non_null(u);
+    assert_true(strlen(u) > 0);
+    const char *m = ag_status_string((ag_status)-1);
+    assert_non_null(m);
+    /* distinct names */
+    for (int i = AG_OK; i <= AG_ERR_GRAD; i++)
+        for (int j = i + 1; j <= AG_ERR_GRAD; j++)
+            assert_string_not_equal(ag_status_string((ag_status)i), ag_status_string((ag_status)j));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_null_tape),
+        cmocka_unit_test(test_null_inputs),
+        cmocka_unit_test(test_null_inputs_op_table),
+        cmocka_unit_test(test_backward_bad_args),
+        cmocka_unit_test(test_shape_mismatch),
+        cmocka_unit_test(test_other_tape),
+        cmocka_unit_test(test_sticky_first_error),
+        cmocka_unit_test(test_chained_expression),
+        cmocka_unit_test(test_failed_backward_changes_nothing),
+        cmocka_unit_test(test_agi_fail_first_wins),
+        cmocka_unit_test(test_status_string),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,168 @@
+/* testutil.h - static helpers shared by the cmocka tests: a counting,
+ * failure-injecting allocator for ag_set_allocator, and assertion macros.
+ *
+ * Include after <stdarg.h>, <stddef.h>, <setjmp.h> and <cmocka.h> (cmocka's
+ * own requirement); this header includes them itself in that order. */
+#ifndef AG_TESTUTIL_H
+#define AG_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd.h"
+
+/* ---- assertions ------------------------------------------------------------ */
+
+/* s contains sub (s may be NULL, which fails). */
+#define assert_contains(s, sub)                                                   \
+    do {                                                                          \
+        const char *tu_s_ = (s), *tu_sub_ = (sub);                                \
+        if (!tu_s_ || !strstr(tu_s_, tu_sub_)) {                                  \
+            print_error("\"%s\" does not contain \"%s\"\n",                       \
+                        tu_s_ ? tu_s_ : "(null)", tu_sub_);                       \
+            fail();                                                               \
+        }                                                                         \
+    } while (0)
+
+/* |actual - expected| <= tol * max(1, |expected|): relative for large values,
+ * absolute near zero. NaN never passes. */
+#define assert_close(actual, expected, tol)                                       \
+    do {                                                                          \
+        double tu_a_ = (double)(actual), tu_e_ = (double)(expected);              \
+        double tu_m_ = fabs(tu_e_) > 1.0 ? fabs(tu_e_) : 1.0;                     \
+        if (!(fabs(tu_a_ - tu_e_) <= (double)(tol) * tu_m_)) {                    \
+            print_error("%s = %.9g, expected %.9g (tol %g)\n", #actual, tu_a_,    \
+                        tu_e_, (double)(tol));                                    \
+            fail();                                                               \
+        }                                                                         \
+    } while (0)
+
+/* Exact float equality, with the values printed on failure. */
+#define assert_float_eq(actual, expected)                                         \
+    do {                                                                          \
+        double tu_a_ = (double)(actual), tu_e_ = (double)(expected);              \
+        if (!(tu_a_ == tu_e_)) {                                                  \
+            print_error("%s = %.9g, expected %.9g\n", #actual, tu_a_, tu_e_);     \
+            fail();                                                               \
+        }                                                                         \
+    } while (0)
+
+/* x has the given shape (ndim values in the array literal / pointer). */
+#define assert_shape(x, nd, shp)                                                  \
+    do {                                                                          \
+        const ag_tensor *tu_x_ = (x);                                             \
+        const int64_t *tu_shp_ = (shp);                                           \
+        assert_non_null(tu_x_);                                                   \
+        assert_int_equal(ag_ndim(tu_x_), (nd));                                   \
+        for (int tu_i_ = 0; tu_i_ < (nd); tu_i_++)                                \
+            assert_int_equal(ag_shape(tu_x_)[tu_i_], tu_shp_[tu_i_]);             \
+    } while (0)
+
+/* ---- a counting, failure-injecting allocator ----------------------------------
+ * Each block carries a header with its size and a magic word, so a free with
+ * the wrong size (or of a pointer we did not allocate) is counted in bad_frees
+ * instead of crashing. Counters are plain fields: one allocator per thread. */
+
+typedef struct tu_alloc {
+    uint64_t requests;      /* allocation requests, including refused ones */
+    uint64_t allocs;        /* allocations that succeeded */
+    uint64_t frees;         /* frees */
+    uint64_t failed;        /* requests refused (fail_at or max_bytes) */
+    uint64_t bad_frees;     /* frees with a wrong size or an unknown pointer */
+    uint64_t resizes;       /* calls asking to resize (the API says never) */
+    size_t outstanding;     /* bytes allocated and not yet freed */
+    size_t peak;            /* largest outstanding */
+    uint64_t fail_at;       /* refuse the fail_at-th request (1-based); 0: never */
+    size_t max_bytes;       /* refuse any single request above this; 0: no limit */
+} tu_alloc;
+
+#define TU_MAGIC 0x61676c6f63ULL   /* "agloc" */
+
+typedef union tu_head {
+    struct {
+        size_t size;
+        uint64_t magic;
+    } h;
+    max_align_t align;
+} tu_head;
+
+static inline void *tu_alloc_fn(void *ud, void *ptr, size_t old_size, size_t new_size)
+{
+    tu_alloc *a = ud;
+    if (ptr && new_size != 0) {          /* a resize: not part of the contract */
+        a->resizes++;
+        return NULL;
+    }
+    if (new_size == 0) {                 /* free */
+        if (!ptr)
+            return NULL;
+        tu_head *h = (tu_head *)ptr - 1;
+        if (h->h.magic != TU_MAGIC || h->h.size != old_size) {
+            a->bad_frees++;
+            return NULL;                 /* leak rather than corrupt the heap */
+        }
+        h->h.magic = 0;
+        a->frees++;
+        a->outstanding -= old_size;
+        free(h);
+        return NULL;
+    }
+    a->requests++;
+    if ((a->fail_at && a->requests == a->fail_at) || (a->max_bytes && new_size > a->max_bytes)) {
+        a->failed++;
+        return NULL;
+    }
+    if (new_size > SIZE_MAX - sizeof(tu_head)) {
+        a->failed++;
+        return NULL;
+    }
+    tu_head *h = malloc(sizeof *h + new_size);
+    if (!h) {
+        a->failed++;
+        return NULL;
+    }
+    h->h.size = new_size;
+    h->h.magic = TU_MAGIC;
+    a->allocs++;
+    a->outstanding += new_size;
+    if (a->outstanding > a->peak)
+        a->peak = a->outstanding;
+    return h + 1;
+}
+
+/* Zeroes the counters and makes a the allocator for everything created next. */
+static inline void tu_alloc_use(tu_alloc *a)
+{
+    memset(a, 0, sizeof *a);
+    ag_set_allocator(tu_alloc_fn, a);
+}
+
+/* Back to malloc/free. */
+static inline void tu_alloc_restore(void)
+{
+    ag_set_allocator(NULL, NULL);
+}
+
+/* ---- small tensor helpers ------------------------------------------------------ */
+
+/* A 1-dim leaf of n elements copied from data. */
+static inline ag_tensor *tu_vec(int64_t n, const float *data, bool requires_grad)
+{
+    return ag_tensor_new(1, &n, data, requires_grad);
+}
+
+/* A 2-dim leaf (r, c) copied from data (row-major). */
+static inline ag_tensor *tu_mat(int64_t r, int64_t c, const float *data, bool requires_grad)
+{
+    int64_t shape[2] = { r, c };
+    return ag_tensor_new(2, shape, data, requires_grad);
+}
+
+#endif /* AG_TESTUTIL_H */
