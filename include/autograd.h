@@ -177,7 +177,8 @@ float ag_item(const ag_tensor *x);
  * leaf; a non-leaf has one only after ag_retain_grad(), owned by its tape. */
 ag_tensor *ag_grad(const ag_tensor *x);
 bool ag_requires_grad(const ag_tensor *x);
-/* True for tensors made by the caller and for ag_detach() results. */
+/* x.is_leaf: true for tensors made by the caller, ag_detach() results and,
+ * as in PyTorch, every tensor that does not require grad. */
 bool ag_is_leaf(const ag_tensor *x);
 /* Sets requires_grad on a leaf. AG_ERR_ARG for NULL or a non-leaf. */
 ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad);

@@ -84,9 +84,11 @@ static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
 
 ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *param)
 {
-    if (!t || t->status != AG_OK)
-        return NULL;
     const agi_op_def *def = &agi_ops[op];
+    if (!t)
+        return agi_fail_last("%s: tape is NULL", def->api);
+    if (t->status != AG_OK)
+        return NULL;
     const char *fn = def->api;
     bool rg = false;
     for (int k = 0; k < def->n_inputs; k++) {
@@ -116,7 +118,9 @@ ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *par
 
 ag_tensor *ag_detach(ag_tape *t, ag_tensor *x)
 {
-    if (!t || t->status != AG_OK)
+    if (!t)
+        return agi_fail_last("ag_detach: tape is NULL");
+    if (t->status != AG_OK)
         return NULL;
     if (!usable(t, "ag_detach", 0, 1, x))
         return NULL;
@@ -280,8 +284,10 @@ static bool backward_args(ag_tape *t, const char *fn, const ag_tensor *root)
 
 ag_status ag_backward(ag_tape *t, ag_tensor *root)
 {
-    if (!t)
+    if (!t) {
+        agi_fail_last("ag_backward: tape is NULL");
         return AG_ERR_ARG;
+    }
     if (t->status != AG_OK)
         return t->status;
     if (!backward_args(t, "ag_backward", root))
@@ -299,8 +305,10 @@ ag_status ag_backward(ag_tape *t, ag_tensor *root)
 
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed)
 {
-    if (!t)
+    if (!t) {
+        agi_fail_last("ag_backward_seed: tape is NULL");
         return AG_ERR_ARG;
+    }
     if (t->status != AG_OK)
         return t->status;
     if (!backward_args(t, "ag_backward_seed", root))

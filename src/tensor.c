@@ -202,7 +202,12 @@ int ag_ndim(const ag_tensor *x) { return x ? x->ndim : -1; }
 int64_t ag_numel(const ag_tensor *x) { return x ? x->numel : -1; }
 ag_tensor *ag_grad(const ag_tensor *x) { return x ? x->grad : NULL; }
 bool ag_requires_grad(const ag_tensor *x) { return x && (x->flags & AGI_REQ_GRAD); }
-bool ag_is_leaf(const ag_tensor *x) { return x && (x->flags & AGI_LEAF); }
+/* PyTorch's rule: every tensor that does not require grad is a leaf, as is
+ * every tensor made by the caller or by ag_detach. */
+bool ag_is_leaf(const ag_tensor *x)
+{
+    return x && ((x->flags & AGI_LEAF) || !(x->flags & AGI_REQ_GRAD));
+}
 
 float ag_item(const ag_tensor *x)
 {

@@ -113,15 +113,27 @@ static void test_null_tape(void **state)
     (void)state;
     fixture f;
     fixture_make(&f);
-    for (size_t k = 0; k < COUNT(binary_ops); k++)
+    /* with no tape to hold the message, it goes to ag_last_error() */
+    for (size_t k = 0; k < COUNT(binary_ops); k++) {
         assert_null(binary_ops[k].f(NULL, f.a, f.b));
-    for (size_t k = 0; k < COUNT(unary_ops); k++)
+        assert_contains(ag_last_error(), binary_ops[k].name);
+        assert_contains(ag_last_error(), "tape is NULL");
+    }
+    for (size_t k = 0; k < COUNT(unary_ops); k++) {
         assert_null(unary_ops[k].f(NULL, f.a));
-    for (size_t k = 0; k < COUNT(scalar_ops); k++)
+        assert_contains(ag_last_error(), unary_ops[k].name);
+    }
+    for (size_t k = 0; k < COUNT(scalar_ops); k++) {
         assert_null(scalar_ops[k].f(NULL, f.a, 2.0f));
+        assert_contains(ag_last_error(), scalar_ops[k].name);
+    }
+    assert_null(ag_detach(NULL, f.a));
+    assert_contains(ag_last_error(), "ag_detach: tape is NULL");
     assert_int_equal(ag_backward(NULL, f.a), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "ag_backward: tape is NULL");
     assert_int_equal(ag_backward(NULL, NULL), AG_ERR_ARG);
     assert_int_equal(ag_backward_seed(NULL, f.a, f.b), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "ag_backward_seed: tape is NULL");
     assert_int_equal(ag_tape_status(NULL), AG_ERR_ARG);
     assert_non_null(ag_tape_error(NULL));
     assert_contains(ag_tape_error(NULL), "NULL");

@@ -260,6 +260,9 @@ static void test_leaf_without_requires_grad(void **state)
     (void)state;
     ag_tape *t = ag_tape_new();
     ag_tensor *w = ag_scalar(2.0f, true), *x = ag_scalar(5.0f, false);
+    ag_tensor *xx = ag_mul(t, x, x);
+    assert_false(ag_requires_grad(xx));
+    assert_true(ag_is_leaf(xx));
     assert_int_equal(ag_backward(t, ag_add(t, ag_mul(t, w, x), x)), AG_OK);
     assert_float_eq(ag_item(ag_grad(w)), 5.0f);
     assert_null(ag_grad(x));
@@ -281,6 +284,7 @@ static void test_no_grad(void **state)
     assert_non_null(y);
     assert_float_eq(ag_item(y), 18.0f);                  /* values still computed */
     assert_false(ag_requires_grad(y));
+    assert_true(ag_is_leaf(y));       /* PyTorch: no requires_grad means a leaf */
     assert_int_equal(ag_backward(t, y), AG_ERR_GRAD);
     assert_null(ag_grad(x));
     ag_tape_reset(t);
