@@ -208,6 +208,14 @@ ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a);
  * grad. Valid until the tape resets and while x lives. */
 ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
 
+/* ---- activations and elementwise comparisons ----------------------------- */
+
+/* ---- shapes and indexing ------------------------------------------------- */
+
+/* ---- reductions and softmax ---------------------------------------------- */
+
+/* ---- matrix products ----------------------------------------------------- */
+
 /* ---- backward ------------------------------------------------------------ */
 
 /* root.backward(): accumulates d(root)/d(leaf) into the grad of every leaf that
@@ -220,6 +228,38 @@ ag_status ag_backward(ag_tape *t, ag_tensor *root);
 /* root.backward(seed): as ag_backward, for a root of any shape, with the
  * gradient of the output given by seed (same shape as root). */
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed);
+
+/* ---- gradient checking ---------------------------------------------------- */
+
+/* A function of n input tensors, recorded on t; ud is the caller's. */
+typedef ag_tensor *(*ag_fn)(ag_tape *t, ag_tensor *const *in, void *ud);
+
+typedef struct ag_gradcheck_opts {
+    double eps;         /* central-difference step; 0 means 1e-3 */
+    double atol, rtol;  /* pass if |analytic - numeric| <= atol + rtol * |numeric|;
+                           0 means 1e-3 and 1e-2 (float32 differences are noisy) */
+    uint64_t seed;      /* for the random projection of a non-scalar output */
+} ag_gradcheck_opts;
+
+typedef struct ag_gradcheck_report {
+    int64_t checked;    /* gradient elements compared */
+    int input;          /* the worst element: its input (-1 if none checked) */
+    int64_t index;      /*   and its flat index in that input */
+    double analytic, numeric;
+    double ratio;       /* |analytic - numeric| / (atol + rtol |numeric|): <= 1 passes */
+} ag_gradcheck_report;
+
+/* torch.autograd.gradcheck in float32: compares the gradient backward
+ * computes for every element of every input that requires grad with central
+ * differences of f. A non-scalar output y is reduced to sum(v * y) for a
+ * fixed pseudo-random v (from opts->seed). f runs on copies of the inputs, so
+ * the caller's tensors and grads are untouched; it is called 1 + 2 * (number
+ * of checked elements) times. opts and report may be NULL. Returns AG_OK if
+ * every element passes, AG_ERR_GRAD (ag_last_error() names the worst
+ * element) if one does not, or the error f's tape reported (AG_ERR_ARG if f
+ * returned NULL without one). Avoid points where f has a kink. */
+ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
+                       const ag_gradcheck_opts *opts, ag_gradcheck_report *report);
 
 /* ---- printing in PyTorch's format ---------------------------------------- */
 

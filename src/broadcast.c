@@ -1,21 +1,22 @@
 /* broadcast.c - NumPy/PyTorch broadcasting: output shapes and strided iteration. */
 #include "internal.h"
 
-bool agi_shape_same(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape)
+bool agi_shape_same(ag_tape *t, const char *fn, agi_call *c)
 {
     (void)t;
     (void)fn;
-    *ndim = in[0]->ndim;
-    for (int i = 0; i < in[0]->ndim; i++)
-        shape[i] = in[0]->shape[i];
+    c->ndim = c->in[0]->ndim;
+    for (int i = 0; i < c->ndim; i++)
+        c->shape[i] = c->in[0]->shape[i];
     return true;
 }
 
 /* Shapes are aligned at their last dimension; each pair of sizes must be equal
  * or contain a 1, and the result takes the larger. */
-bool agi_shape_bcast(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape)
+bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c)
 {
-    const ag_tensor *a = in[0], *b = in[1];
+    const ag_tensor *a = c->in[0], *b = c->in[1];
+    int64_t *shape = c->shape;
     int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
     for (int i = 0; i < nd; i++) {
         int ia = a->ndim - nd + i, ib = b->ndim - nd + i;
@@ -30,7 +31,7 @@ bool agi_shape_bcast(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim
         }
         shape[i] = sa == 1 ? sb : sa;
     }
-    *ndim = nd;
+    c->ndim = nd;
     return true;
 }
 

@@ -43,8 +43,9 @@ void agi_arena_free(agi_arena *ar);
 
 /* ---- tensors and tapes ---------------------------------------------------- */
 
-#define AGI_MAX_INPUTS 2
-#define AGI_MAX_PARAMS 2
+#define AGI_INLINE_INPUTS 2     /* inputs stored in the tensor; more go on the arena */
+#define AGI_MAX_PARAMS 2        /* float parameters of an op (a scalar, clamp's bounds) */
+#define AGI_MAX_IPARAMS 4       /* integer parameters (a dim, a dim mask, keepdim, ...) */
 
 enum {
     AGI_LEAF = 1u << 0,        /* made by the caller or by ag_detach */
@@ -67,13 +68,19 @@ struct ag_tensor {
 
     /* the recording (non-leaves only) */
     int op;                    /* index in the op table */
-    ag_tensor *in[AGI_MAX_INPUTS];
+    int nin;                   /* number of inputs */
+    ag_tensor **in;            /* in_buf, or an arena array for more inputs */
+    ag_tensor *in_buf[AGI_INLINE_INPUTS];
     float param[AGI_MAX_PARAMS];
+    int64_t ip[AGI_MAX_IPARAMS];
+    void *aux;                 /* op-specific data copied to the arena (index lists) */
+    void *save;                /* scratch the forward keeps for the backward */
     ag_tensor *prev;           /* previous recorded op: the tape's list */
 
     /* backward scratch, valid while mark == tape->epoch */
     uint64_t mark;
     float *gbuf;               /* d(root)/d(this), numel floats */
+    float **dinv;              /* din array of an op with > AGI_INLINE_INPUTS inputs */
 };
 
 struct ag_tape {
@@ -97,8 +104,10 @@ const char *agi_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 bool agi_numel(int ndim, const int64_t *shape, int64_t *numel);
 
 /* A tape-owned tensor of the given shape, uninitialised data; NULL (with an
- * error on t naming fn) on failure. */
+ * error on t naming fn) on failure. Without data, data is NULL (a view). */
 ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *shape);
+ag_tensor *agi_tape_alloc(ag_tape *t, const char *fn, int ndim, const int64_t *shape,
+                          bool with_data);
 
 /* Creates x.grad as zeros if x (a leaf) has none, from x's allocator, or on
  * x's tape for a tape-owned leaf. False if allocation fails (no error set). */
@@ -107,17 +116,24 @@ bool agi_leaf_grad(ag_tensor *x);
 void agi_leaf_grad_drop(ag_tensor *x);
 
 /* ---- the op table --------------------------------------------------------------
- * One row per op, in one list (AGI_OPS), expanded into the enum and the table.
- * Adding an op: its row here, its forward/backward in an ops_*.c file, its
- * public function, and its tests.
+ * One row per op, in one list (AGI_OPS, made of one sub-list per op family
+ * so families can grow apart), expanded into the enum and the table.
+ * Adding an op: its row here, its forward/backward in the family's ops_*.c
+ * file, its public function in autograd.h, and its tests (a gradient check
+ * and PyTorch reference cases; test_gradcheck and test_reference fail for a
+ * row without them).
  *
- *   forward(out):           out->data = f(out->in[..]->data, out->param)
+ *   shape(t, api, call):    checks the inputs and parameters of call, sets
+ *                           call->ndim/shape (and save_size, alias); false
+ *                           after agi_fail on bad input
+ *   forward(out):           out->data = f(out->in[..]->data, out->param, ...)
  *   backward(out, dout, d): d[k] += dout * d(out)/d(in[k]) for each d[k] != NULL
- *   shape(t, name, ins, out_ndim, out_shape): checks inputs, writes output shape
  *
- * domain tells the gradient tests where to sample inputs (AGI_DOM_*).
+ * n_inputs is -1 for a variadic op (cat). domain tells the generic gradient
+ * test where to sample inputs (AGI_DOM_*); AGI_DOM_NONE ops have their own
+ * gradient test cases (tests/gc_*.inc).
  * X(ENUM, name, grad_fn, n_inputs, shape, forward, backward, domain) */
-#define AGI_OPS(X)                                                                              \
+#define AGI_OPS_ARITH(X)                                                                          \
     X(ADD,         "add",         "AddBackward0",  2, agi_shape_bcast, add_fwd,     add_bwd,     AGI_DOM_REAL) \
     X(SUB,         "sub",         "SubBackward0",  2, agi_shape_bcast, sub_fwd,     sub_bwd,     AGI_DOM_REAL) \
     X(MUL,         "mul",         "MulBackward0",  2, agi_shape_bcast, mul_fwd,     mul_bwd,     AGI_DOM_REAL) \
@@ -125,15 +141,34 @@ void agi_leaf_grad_drop(ag_tensor *x);
     X(ADD_SCALAR,  "add_scalar",  "AddBackward0",  1, agi_shape_same,  adds_fwd,    adds_bwd,    AGI_DOM_REAL) \
     X(SUB_SCALAR,  "sub_scalar",  "SubBackward0",  1, agi_shape_same,  subs_fwd,    adds_bwd,    AGI_DOM_REAL) \
     X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL) \
-    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL) \
+    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL)
+
+/* elementwise math (ops_math.c) */
+#define AGI_OPS_MATH(X)                                                                           \
     X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS)  \
     X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL) \
     X(SIN,         "sin",         "SinBackward0",  1, agi_shape_same,  sin_fwd,     sin_bwd,     AGI_DOM_REAL) \
     X(SQRT,        "sqrt",        "SqrtBackward0", 1, agi_shape_same,  sqrt_fwd,    sqrt_bwd,    AGI_DOM_POS)
 
+/* activations and elementwise comparisons (ops_act.c) */
+#define AGI_OPS_ACT(X)
+
+/* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
+#define AGI_OPS_SHAPE(X)
+
+/* reductions and softmax (ops_reduce.c) */
+#define AGI_OPS_REDUCE(X)
+
+/* matmul (ops_linalg.c) */
+#define AGI_OPS_LINALG(X)
+
+#define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
+    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X)
+
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */
-    AGI_DOM_POS     /* values in [0.5, 2] */
+    AGI_DOM_POS,    /* values in [0.5, 2] */
+    AGI_DOM_NONE    /* not a generic elementwise op: has its own gradient cases */
 };
 
 enum agi_op {
@@ -143,15 +178,31 @@ enum agi_op {
     AGI_OP_COUNT
 };
 
+/* An op call being recorded: what the shape function checks and completes,
+ * and what agi_record copies into the result. */
+typedef struct agi_call {
+    int nin;
+    ag_tensor *const *in;
+    float param[AGI_MAX_PARAMS];
+    int64_t ip[AGI_MAX_IPARAMS];
+    const void *aux;           /* copied to the arena (aux_size bytes) as out->aux */
+    size_t aux_size;
+    /* set by the shape function */
+    int ndim;
+    int64_t shape[AG_MAX_DIMS];
+    size_t save_size;          /* bytes of out->save, zeroed before forward */
+    bool alias;                /* out shares in[0]'s data (a view): no data allocated */
+} agi_call;
+
 typedef void (*agi_forward_fn)(ag_tensor *out);
 typedef void (*agi_backward_fn)(const ag_tensor *out, const float *dout, float *const *din);
-typedef bool (*agi_shape_fn)(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
+typedef bool (*agi_shape_fn)(ag_tape *t, const char *fn, agi_call *c);
 
 typedef struct agi_op_def {
     const char *name;          /* "add" */
     const char *api;           /* "ag_add": the public function, for messages */
     const char *grad_fn;       /* PyTorch's grad_fn name, for printing */
-    int n_inputs;
+    int n_inputs;              /* -1: any number >= 1 */
     agi_shape_fn shape;
     agi_forward_fn forward;
     agi_backward_fn backward;
@@ -168,8 +219,8 @@ extern const agi_op_def agi_ops[AGI_OP_COUNT];
 AGI_OPS(AGI_DECL)
 #undef AGI_DECL
 
-bool agi_shape_same(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
-bool agi_shape_bcast(ag_tape *t, const char *fn, ag_tensor *const *in, int *ndim, int64_t *shape);
+bool agi_shape_same(ag_tape *t, const char *fn, agi_call *c);
+bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
 
 /* ---- broadcasting (broadcast.c) ----
  * A binary op's output walked in row-major order, with the element strides of
@@ -214,22 +265,23 @@ void agi_bcast_init(agi_bcast *bc, const ag_tensor *out, const ag_tensor *a, con
         }                                                                            \
     } while (0)
 
-/* Records op on t: checks the tape, the inputs and their shapes, allocates the
- * result, runs the forward kernel and links it into the tape. The public op
- * functions are one call to this. NULL on error. */
-ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *param);
+/* Records op on t: checks the tape and the inputs, calls the op's shape
+ * function, allocates the result, runs the forward kernel and links it into
+ * the tape. The public op functions are one call to this. NULL on error. */
+ag_tensor *agi_record(ag_tape *t, int op, agi_call *c);
 
 static inline ag_tensor *agi_unary(ag_tape *t, int op, ag_tensor *a, float p)
 {
     ag_tensor *in[1] = { a };
-    float param[AGI_MAX_PARAMS] = { p, 0.0f };
-    return agi_record(t, op, in, param);
+    agi_call c = { .nin = 1, .in = in, .param = { p } };
+    return agi_record(t, op, &c);
 }
 
 static inline ag_tensor *agi_binary(ag_tape *t, int op, ag_tensor *a, ag_tensor *b)
 {
     ag_tensor *in[2] = { a, b };
-    return agi_record(t, op, in, NULL);
+    agi_call c = { .nin = 2, .in = in };
+    return agi_record(t, op, &c);
 }
 
 #endif /* AG_INTERNAL_H */

@@ -70,7 +70,13 @@ void *agi_fail(ag_tape *t, ag_status s, const char *fmt, ...)
 /* Checks that x may be used on t: not NULL, not from another tape. */
 static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
 {
-    const char *which = n == 1 ? "input" : k == 0 ? "first input" : "second input";
+    char which[32];
+    if (n == 1)
+        snprintf(which, sizeof which, "input");
+    else if (n == 2)
+        snprintf(which, sizeof which, "%s input", k == 0 ? "first" : "second");
+    else
+        snprintf(which, sizeof which, "input %d", k);
     if (!x) {
         agi_fail(t, AG_ERR_ARG, "%s: %s is NULL", fn, which);
         return false;
@@ -82,32 +88,56 @@ static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
     return true;
 }
 
-ag_tensor *agi_record(ag_tape *t, int op, ag_tensor *const *in, const float *param)
+ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
 {
     const agi_op_def *def = &agi_ops[op];
+    const char *fn = def->api;
     if (!t)
-        return agi_fail_last("%s: tape is NULL", def->api);
+        return agi_fail_last("%s: tape is NULL", fn);
     if (t->status != AG_OK)
         return NULL;
-    const char *fn = def->api;
+    if (def->n_inputs >= 0 ? c->nin != def->n_inputs : c->nin < 1)
+        return agi_fail(t, AG_ERR_ARG, "%s: %d inputs given", fn, c->nin);
+    if (!c->in)
+        return agi_fail(t, AG_ERR_ARG, "%s: the list of inputs is NULL", fn);
     bool rg = false;
-    for (int k = 0; k < def->n_inputs; k++) {
-        if (!usable(t, fn, k, def->n_inputs, in[k]))
+    for (int k = 0; k < c->nin; k++) {
+        if (!usable(t, fn, k, c->nin, c->in[k]))
             return NULL;
-        rg = rg || (in[k]->flags & AGI_REQ_GRAD);
+        rg = rg || (c->in[k]->flags & AGI_REQ_GRAD);
     }
-    int ndim;
-    int64_t shape[AG_MAX_DIMS];
-    if (!def->shape(t, fn, in, &ndim, shape))
+    c->save_size = 0;
+    c->alias = false;
+    if (!def->shape(t, fn, c))
         return NULL;
-    ag_tensor *out = agi_tape_tensor(t, fn, ndim, shape);
+    ag_tensor *out = agi_tape_alloc(t, fn, c->ndim, c->shape, !c->alias);
     if (!out)
         return NULL;
+    if (c->nin > AGI_INLINE_INPUTS) {
+        out->in = agi_arena_alloc(&t->arena, (size_t)c->nin * sizeof *out->in);
+        if (!out->in)
+            return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory for %d inputs", fn, c->nin);
+    }
+    if (c->aux_size) {
+        out->aux = agi_arena_alloc(&t->arena, c->aux_size);
+        if (!out->aux)
+            return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory", fn);
+        memcpy(out->aux, c->aux, c->aux_size);
+    }
+    if (c->save_size) {
+        out->save = agi_arena_alloc(&t->arena, c->save_size);
+        if (!out->save)
+            return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory", fn);
+        memset(out->save, 0, c->save_size);
+    }
     out->op = op;
-    for (int k = 0; k < def->n_inputs; k++)
-        out->in[k] = in[k];
-    for (int k = 0; param && k < AGI_MAX_PARAMS; k++)
-        out->param[k] = param[k];
+    out->nin = c->nin;
+    for (int k = 0; k < c->nin; k++)
+        out->in[k] = c->in[k];
+    memcpy(out->param, c->param, sizeof out->param);
+    memcpy(out->ip, c->ip, sizeof out->ip);
+    if (c->alias)
+        out->data = c->in[0]->data;
     if (rg && t->grad_enabled)
         out->flags |= AGI_REQ_GRAD;
     def->forward(out);
@@ -205,7 +235,7 @@ static void clear_new_grads(ag_tape *t, ag_tensor *root, bool drop)
         return;
     for (ag_tensor *x = root; x; x = x->prev)
         if (x->mark == t->epoch)
-            for (int k = 0; k < agi_ops[x->op].n_inputs; k++)
+            for (int k = 0; k < x->nin; k++)
                 clear_new(x->in[k], drop);
 }
 
@@ -221,9 +251,12 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
     for (ag_tensor *x = (root->flags & AGI_LEAF) ? NULL : root; ok && x; x = x->prev) {
         if (x->mark != t->epoch)
             continue;          /* root does not depend on x */
-        const agi_op_def *def = &agi_ops[x->op];
-        for (int k = 0; ok && k < def->n_inputs; k++)
+        for (int k = 0; ok && k < x->nin; k++)
             ok = prepare(t, x->in[k]);
+        if (ok && x->nin > AGI_INLINE_INPUTS) {
+            x->dinv = agi_arena_alloc(&t->arena, (size_t)x->nin * sizeof *x->dinv);
+            ok = x->dinv != NULL;
+        }
         if (ok && (x->flags & AGI_RETAIN) && !x->grad) {
             x->grad = agi_tape_tensor(t, fn, x->ndim, x->shape);
             if (x->grad) {
@@ -252,9 +285,10 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
         if (x->mark != t->epoch)
             continue;
         const agi_op_def *def = &agi_ops[x->op];
-        float *din[AGI_MAX_INPUTS] = { NULL };
+        float *dbuf[AGI_INLINE_INPUTS] = { NULL };
+        float **din = x->nin > AGI_INLINE_INPUTS ? x->dinv : dbuf;
         bool any = false;
-        for (int k = 0; k < def->n_inputs; k++) {
+        for (int k = 0; k < x->nin; k++) {
             din[k] = grad_buffer(t, x->in[k]);
             any = any || din[k];
         }

@@ -61,6 +61,7 @@ static ag_tensor *heap_tensor(agi_alloc a, int ndim, const int64_t *shape, int64
     x->flags = AGI_LEAF | AGI_OWN_DATA;
     x->alloc = a;
     x->op = -1;
+    x->in = x->in_buf;
     return x;
 }
 
@@ -170,7 +171,8 @@ void agi_leaf_grad_drop(ag_tensor *x)
     x->grad = NULL;
 }
 
-ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *shape)
+ag_tensor *agi_tape_alloc(ag_tape *t, const char *fn, int ndim, const int64_t *shape,
+                          bool with_data)
 {
     char sb[160];
     int64_t numel;
@@ -178,20 +180,27 @@ ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *
         return agi_fail(t, AG_ERR_NOMEM, "%s: shape %s is too large", fn,
                         agi_shape_str(sb, sizeof sb, ndim, shape));
     size_t head = leaf_offset();
-    unsigned char *raw = agi_arena_alloc(&t->arena, head + (size_t)numel * sizeof(float));
+    size_t body = with_data ? (size_t)numel * sizeof(float) : 0;
+    unsigned char *raw = agi_arena_alloc(&t->arena, head + body);
     if (!raw)
         return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory for shape %s", fn,
                         agi_shape_str(sb, sizeof sb, ndim, shape));
     ag_tensor *x = (ag_tensor *)raw;
     memset(x, 0, sizeof *x);
-    x->data = (float *)(raw + head);
+    x->data = with_data ? (float *)(raw + head) : NULL;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         x->shape[i] = shape[i];
     x->numel = numel;
     x->tape = t;
     x->op = -1;
+    x->in = x->in_buf;
     return x;
+}
+
+ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *shape)
+{
+    return agi_tape_alloc(t, fn, ndim, shape, true);
 }
 
 /* ---- accessors ---- */

@@ -41,7 +41,11 @@ prog is a postfix (RPN) program run on a stack of tensors. A token is
   - op:p for add_scalar, sub_scalar, rsub_scalar, mul_scalar, pow: pops a;
     pushes a+p, a-p, p-a (torch.rsub), a*p, a**p, where p is a float32 value;
   - dup: pushes the top again (the same tensor, so it is used twice);
-  - swap: exchanges the top two.
+  - swap: exchanges the top two;
+  - the tokens of the op families, documented in tests/refgen_*.py.
+A case whose program PyTorch rejects has a line "error" instead of output,
+seed and grad lines: the C side must report an error and leave the inputs
+intact.
 It must leave exactly one tensor, the output. Inputs are float32 leaves with
 requires_grad=True, holding prod(dims) values (1 for ndim 0) in row-major
 order. seed has the output's shape; grad <name> is d(sum(seed * output)) /
@@ -49,6 +53,17 @@ d(input), i.e. input.grad after output.backward(seed), with the input's shape.
 Values are float32 printed with %.9g (so they read back exactly), or nan,
 inf, -inf.
 """
+
+# The op families' tokens and cases: each module has OPS (token name ->
+# function(stack, args) that pops its inputs and pushes its result; args is
+# the text after the first colon, "" without one) and gen(w, uniform), which
+# adds its cases with w.case / w.error_case. Document the tokens there.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import refgen_act  # noqa: E402
+import refgen_shape  # noqa: E402
+import refgen_reduce  # noqa: E402
+import refgen_linalg  # noqa: E402
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 
@@ -85,10 +100,22 @@ def fmt_shape(shape):
     return " ".join([str(len(shape))] + [str(d) for d in shape])
 
 
+def family_op(name):
+    """The function of a family module (refgen_*.py) for token name, or None."""
+    for fam in FAMILIES:
+        if name in fam.OPS:
+            return fam.OPS[name]
+    return None
+
+
 def run(prog, env):
     """Evaluates the postfix program on the tensors in env (name -> tensor)."""
     stack = []
     for tok in prog.split():
+        name, _, args = tok.partition(":")
+        if tok not in env and family_op(name):
+            family_op(name)(stack, args)   # pops its inputs, pushes its result
+            continue
         if tok in env:
             stack.append(env[tok])
         elif tok == "dup":
@@ -135,6 +162,27 @@ class Writer:
         for name, x in leaves:
             assert x.grad is not None, (label, name)
             lines.append("grad %s %s" % (name, fmt_values(x.grad)))
+        lines.append("end")
+        self.blocks.append("\n".join(lines))
+        for tok in prog.split():
+            self.ops_used.add(tok.split(":")[0])
+
+    def error_case(self, label, prog, inputs):
+        """A program PyTorch rejects: the C side must report an error."""
+        env = {}
+        lines = ["case " + label, "prog " + prog]
+        for name, arr in inputs:
+            arr = np.asarray(arr, dtype=np.float32)
+            env[name] = torch.tensor(arr, dtype=torch.float32, requires_grad=True)
+            lines.append("input %s %s %s" % (name, fmt_shape(env[name].shape),
+                                             fmt_values(env[name])))
+        try:
+            run(prog, env)
+        except (RuntimeError, IndexError, ValueError) as e:
+            lines.append("# PyTorch: " + str(e).splitlines()[0][:200])
+        else:
+            raise AssertionError("PyTorch accepted the error case " + label)
+        lines.append("error")
         lines.append("end")
         self.blocks.append("\n".join(lines))
         for tok in prog.split():
@@ -284,7 +332,11 @@ def main():
     gen_unary(w)
     gen_param(w)
     gen_composite(w)
+    for fam in FAMILIES:
+        fam.gen(w, uniform)
     expected_ops = set(BINARY) | set(UNARY) | set(PARAM)
+    for fam in FAMILIES:
+        expected_ops |= set(fam.OPS)
     missing = expected_ops - w.ops_used
     assert not missing, missing
     size = w.write(OUT)

@@ -195,10 +195,10 @@ static void test_null_inputs_op_table(void **state)
     (void)state;
     ag_tape *t = ag_tape_new();
     for (int op = 0; op < AGI_OP_COUNT; op++) {
-        ag_tensor *in[AGI_MAX_INPUTS] = { NULL };
-        float param[AGI_MAX_PARAMS] = { 0 };
+        ag_tensor *in[AGI_INLINE_INPUTS] = { NULL };
+        agi_call c = { .nin = agi_ops[op].n_inputs < 0 ? 2 : agi_ops[op].n_inputs, .in = in };
         ag_tape_reset(t);
-        assert_null(agi_record(t, op, in, param));
+        assert_null(agi_record(t, op, &c));
         assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
         char name[64];
         snprintf(name, sizeof name, "%s: ", agi_ops[op].api);

@@ -186,8 +186,8 @@ static ag_tensor *random_leaf(const shape *s, int dom, bool rg)
 
 static ag_tensor *record(ag_tape *t, int op, ag_tensor **in, float p)
 {
-    float param[AGI_MAX_PARAMS] = { p, 0.0f };
-    ag_tensor *out = agi_record(t, op, in, param);
+    agi_call c = { .nin = agi_ops[op].n_inputs, .in = in, .param = { p } };
+    ag_tensor *out = agi_record(t, op, &c);
     if (!out)
         print_error("%s: %s\n", agi_ops[op].name, ag_tape_error(t));
     assert_non_null(out);
@@ -216,7 +216,7 @@ static bool uses_param(int op)
     float v[4];
     for (int i = 0; i < 4; i++)
         v[i] = (float)(lo + (hi - lo) * (0.2 + 0.2 * i));
-    ag_tensor *in[AGI_MAX_INPUTS] = { NULL };
+    ag_tensor *in[AGI_INLINE_INPUTS] = { NULL };
     for (int k = 0; k < def->n_inputs; k++)
         in[k] = ag_tensor_new(1, &n, v, false);
     ag_tape *t = ag_tape_new();
@@ -259,8 +259,8 @@ static void check_op(int op, float p, const shape *shapes, stats *st)
     const agi_op_def *def = &agi_ops[op];
     const int n = def->n_inputs;
     const tol tl = op_tol(op);
-    char sb[AGI_MAX_INPUTS][64], so[64];
-    ag_tensor *in[AGI_MAX_INPUTS] = { NULL };
+    char sb[AGI_INLINE_INPUTS][64], so[64];
+    ag_tensor *in[AGI_INLINE_INPUTS] = { NULL };
     for (int k = 0; k < n; k++) {
         in[k] = random_leaf(&shapes[k], def->domain, true);
         shape_str(sb[k], sizeof sb[k], &shapes[k]);
@@ -284,7 +284,7 @@ static void check_op(int op, float p, const shape *shapes, stats *st)
 
     /* backward kernels accumulate: a second pass on the same recording
      * doubles every gradient (retain_graph=True) */
-    float *first[AGI_MAX_INPUTS];
+    float *first[AGI_INLINE_INPUTS];
     for (int k = 0; k < n; k++) {
         assert_non_null(ag_grad(in[k]));
         first[k] = malloc((size_t)(in[k]->numel + 1) * sizeof(float));
@@ -412,7 +412,158 @@ static void check_bcast_forward(int op, const shape *a, const shape *b)
     ag_tensor_free(in[1]);
 }
 
+/* ---- the op families' own cases ----
+ * Ops that are not generic elementwise ops (domain AGI_DOM_NONE: reductions,
+ * shape ops, matmul, ops with several parameters) are checked by cases in
+ * tests/gc_*.inc, one file per op family. Each file defines an array of
+ * gc_case ending with { -1, NULL, NULL }; a case's run() checks its op
+ * through the public ag_gradcheck (gc_expect) over random shapes from
+ * rng_*, including 0-dim and broadcast shapes where the op allows them.
+ * test_family_cases runs them all and fails if an AGI_DOM_NONE row has no
+ * case. Inputs from gc_leaf are freed by gc_expect. */
+typedef struct gc_case {
+    int op;                    /* the table row the case checks */
+    const char *what;
+    void (*run)(void);
+} gc_case;
+
+/* A leaf of the given shape, uniform in [lo, hi), requiring grad. */
+static ag_tensor *gc_leaf(int ndim, const int64_t *dims, double lo, double hi)
+{
+    ag_tensor *x = ag_tensor_new(ndim, dims, NULL, true);
+    assert_non_null(x);
+    for (int64_t i = 0; i < ag_numel(x); i++)
+        ag_data(x)[i] = (float)rng_uniform(lo, hi);
+    return x;
+}
+
+static long gc_checked;        /* elements compared by all family cases */
+
+/* Asserts that f's gradients pass ag_gradcheck with the default tolerances
+ * (atol 1e-3, rtol 1e-2 at step 1e-3), then frees the n inputs. */
+static inline void gc_expect(ag_fn f, void *ud, int n, ag_tensor **in, const char *what)
+{
+    ag_gradcheck_report rep;
+    ag_status st = ag_gradcheck(f, ud, n, in, NULL, &rep);
+    if (st != AG_OK)
+        print_error("%s: %s\n", what, ag_last_error());
+    assert_int_equal(st, AG_OK);
+    gc_checked += (long)rep.checked;
+    for (int k = 0; k < n; k++)
+        ag_tensor_free(in[k]);
+}
+
+#include "gc_act.inc"
+#include "gc_shape.inc"
+#include "gc_reduce.inc"
+#include "gc_linalg.inc"
+
+static const gc_case *const GC_FAMILIES[] = { GC_ACT, GC_SHAPE, GC_REDUCE, GC_LINALG };
+
 /* ---- tests ---- */
+
+/* Every family case; every AGI_DOM_NONE op has at least one. */
+static void test_family_cases(void **state)
+{
+    (void)state;
+    rng_state = 0x5851F42D4C957F2DULL;
+    bool covered[AGI_OP_COUNT] = { false };
+    for (size_t f = 0; f < sizeof GC_FAMILIES / sizeof GC_FAMILIES[0]; f++)
+        for (const gc_case *c = GC_FAMILIES[f]; c->run; c++) {
+            assert_true(c->op >= 0 && c->op < AGI_OP_COUNT);
+            long before = gc_checked;
+            c->run();
+            printf("# %-14s %-40s %6ld elements checked\n", agi_ops[c->op].name, c->what,
+                   gc_checked - before);
+            assert_true(gc_checked > before);
+            covered[c->op] = true;
+        }
+    for (int op = 0; op < AGI_OP_COUNT; op++) {
+        if (agi_ops[op].domain == AGI_DOM_NONE && !covered[op])
+            print_error("op \"%s\" has no case in tests/gc_*.inc\n", agi_ops[op].name);
+        assert_true(agi_ops[op].domain != AGI_DOM_NONE || covered[op]);
+    }
+}
+
+/* ---- ag_gradcheck itself ---- */
+
+static ag_tensor *f_sin_mul(ag_tape *t, ag_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return ag_mul(t, ag_sin(t, in[0]), in[1]);          /* sin(a) * b, broadcast */
+}
+
+/* x * detach(x): backward sees x, the differences 2x */
+static ag_tensor *f_wrong(ag_tape *t, ag_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return ag_mul(t, in[0], ag_detach(t, in[0]));
+}
+
+static ag_tensor *f_null(ag_tape *t, ag_tensor *const *in, void *ud)
+{
+    (void)t;
+    (void)in;
+    (void)ud;
+    return NULL;
+}
+
+static ag_tensor *f_bad_shape(ag_tape *t, ag_tensor *const *in, void *ud)
+{
+    (void)ud;
+    return ag_add(t, in[0], in[1]);
+}
+
+static void test_public_gradcheck(void **state)
+{
+    (void)state;
+    const int64_t sa[2] = { 2, 3 }, sb[1] = { 3 };
+    ag_tensor *in[2] = { gc_leaf(2, sa, -2, 2), gc_leaf(1, sb, -2, 2) };
+    float before[6];
+    memcpy(before, ag_data(in[0]), sizeof before);
+    ag_gradcheck_report rep;
+    assert_int_equal(ag_gradcheck(f_sin_mul, NULL, 2, in, NULL, &rep), AG_OK);
+    assert_int_equal(rep.checked, 9);
+    assert_true(rep.ratio <= 1.0);
+    /* the caller's tensors are untouched: same data, no grad */
+    assert_memory_equal(before, ag_data(in[0]), sizeof before);
+    assert_null(ag_grad(in[0]));
+    assert_null(ag_grad(in[1]));
+    /* inputs that do not require grad are not checked */
+    ag_set_requires_grad(in[1], false);
+    assert_int_equal(ag_gradcheck(f_sin_mul, NULL, 2, in, NULL, &rep), AG_OK);
+    assert_int_equal(rep.checked, 6);
+    ag_set_requires_grad(in[1], true);
+
+    /* a wrong gradient is found, with the worst element reported */
+    ag_tensor *x = gc_leaf(1, sb, 0.5, 2);
+    assert_int_equal(ag_gradcheck(f_wrong, NULL, 1, &x, NULL, &rep), AG_ERR_GRAD);
+    assert_int_equal(rep.input, 0);
+    assert_true(rep.index >= 0 && rep.index < 3);
+    assert_close(rep.numeric, 2.0 * rep.analytic, 1e-2);
+    assert_true(rep.ratio > 1.0);
+    assert_contains(ag_last_error(), "ag_gradcheck: input 0 element");
+    /* ... unless the tolerance is loose enough */
+    ag_gradcheck_opts loose = { .rtol = 0.9, .atol = 1e-3 };
+    assert_int_equal(ag_gradcheck(f_wrong, NULL, 1, &x, &loose, &rep), AG_OK);
+
+    /* bad arguments and failing functions are errors, not crashes */
+    assert_int_equal(ag_gradcheck(NULL, NULL, 1, &x, NULL, &rep), AG_ERR_ARG);
+    assert_int_equal(ag_gradcheck(f_wrong, NULL, 0, &x, NULL, &rep), AG_ERR_ARG);
+    assert_int_equal(ag_gradcheck(f_wrong, NULL, 1, NULL, NULL, NULL), AG_ERR_ARG);
+    ag_tensor *nul[1] = { NULL };
+    assert_int_equal(ag_gradcheck(f_wrong, NULL, 1, nul, NULL, NULL), AG_ERR_ARG);
+    assert_int_equal(ag_gradcheck(f_null, NULL, 1, &x, NULL, NULL), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "returned NULL");
+    const int64_t s4[1] = { 4 };
+    ag_tensor *bad[2] = { x, gc_leaf(1, s4, -1, 1) };
+    assert_int_equal(ag_gradcheck(f_bad_shape, NULL, 2, bad, NULL, NULL), AG_ERR_SHAPE);
+    assert_contains(ag_last_error(), "ag_add: shapes (3) and (4) cannot be broadcast");
+    ag_tensor_free(bad[1]);
+    ag_tensor_free(x);
+    ag_tensor_free(in[0]);
+    ag_tensor_free(in[1]);
+}
 
 /* No row of the table is half filled, and names are unique. */
 static void test_table_complete(void **state)
@@ -427,9 +578,13 @@ static void test_table_complete(void **state)
         assert_non_null(def->shape);
         assert_non_null(def->forward);
         assert_non_null(def->backward);
-        assert_true(def->n_inputs == 1 || def->n_inputs == 2);
-        assert_true(def->n_inputs <= AGI_MAX_INPUTS);
-        assert_true(def->domain == AGI_DOM_REAL || def->domain == AGI_DOM_POS);
+        assert_true(def->n_inputs == -1 || def->n_inputs == 1 || def->n_inputs == 2);
+        assert_true(def->domain == AGI_DOM_REAL || def->domain == AGI_DOM_POS ||
+                    def->domain == AGI_DOM_NONE);
+        /* the generic checks below drive ops through agi_record with one
+         * float parameter and inputs of one shape or broadcast shapes */
+        if (def->domain != AGI_DOM_NONE)
+            assert_true(def->shape == agi_shape_same || def->shape == agi_shape_bcast);
         assert_true(strlen(def->name) > 0);
         assert_true(strlen(def->grad_fn) > 0);
         assert_true(strncmp(def->api, "ag_", 3) == 0);
@@ -446,6 +601,8 @@ static void test_gradients(void **state)
     rng_state = 0x2545F4914F6CDD1DULL;
     for (int op = 0; op < AGI_OP_COUNT; op++) {
         const agi_op_def *def = &agi_ops[op];
+        if (def->domain == AGI_DOM_NONE)
+            continue;          /* checked by its own cases (gc_*.inc) */
         const bool param = uses_param(op);
         const size_t np = param ? N_PARAMS : 1;
         stats st = { 0, 0, 0.0 };
@@ -489,7 +646,7 @@ static void test_bcast_forward(void **state)
     rng_state = 0x9E3779B97F4A7C15ULL;
     int n_bcast = 0;
     for (int op = 0; op < AGI_OP_COUNT; op++) {
-        if (agi_ops[op].shape != agi_shape_bcast)
+        if (agi_ops[op].shape != agi_shape_bcast || agi_ops[op].domain == AGI_DOM_NONE)
             continue;
         n_bcast++;
         for (size_t s = 0; s < N_BCAST_PAIRS; s++) {
@@ -516,6 +673,8 @@ static void test_empty(void **state)
     };
     for (int op = 0; op < AGI_OP_COUNT; op++) {
         const agi_op_def *def = &agi_ops[op];
+        if (def->domain == AGI_DOM_NONE)
+            continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             ag_tensor *in[2] = { NULL };
             for (int k = 0; k < def->n_inputs; k++)
@@ -545,6 +704,8 @@ int main(void)
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_bcast_forward),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_public_gradcheck),
+        cmocka_unit_test(test_family_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
