@@ -216,6 +216,45 @@ ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
 
 /* ---- matrix products ----------------------------------------------------- */
 
+/* ---- losses (torch.nn.functional) --------------------------------------- */
+
+/* How a loss reduces its per-element values: mean (PyTorch's default), sum,
+ * or none (the unreduced tensor). */
+typedef enum ag_reduction {
+    AG_REDUCTION_MEAN,
+    AG_REDUCTION_SUM,
+    AG_REDUCTION_NONE
+} ag_reduction;
+
+/* F.mse_loss(input, target, reduction): (input - target) ** 2, reduced.
+ * Shapes broadcast (PyTorch warns when they differ; so should you). The
+ * target may require grad. 0-dim result for mean and sum. */
+ag_tensor *ag_mse_loss(ag_tape *t, ag_tensor *input, ag_tensor *target, ag_reduction r);
+
+/* The options of F.cross_entropy; get PyTorch's defaults from
+ * ag_ce_defaults() (no weights, ignore_index -100, mean, no smoothing). */
+typedef struct ag_ce_opts {
+    const ag_tensor *weight;   /* (C) class weights, copied at the call; or NULL */
+    int64_t ignore_index;      /* index targets equal to it add nothing (-100) */
+    ag_reduction reduction;
+    float label_smoothing;     /* in [0, 1] */
+} ag_ce_opts;
+ag_ce_opts ag_ce_defaults(void);
+
+/* F.cross_entropy(input, target, ...) with class-index targets: input is
+ * (N, C), (N, C, d1, ..., dK) or (C,) unbatched, target holds one class per
+ * position (N * d1 * ... * dK int64 values in row-major order, 1 for (C,)),
+ * copied at the call. Result: 0-dim, or (N, d1, ..., dK) for reduction none.
+ * Mean divides by the summed weights of the non-ignored targets. A target
+ * outside [0, C) other than ignore_index is AG_ERR_ARG. opts may be NULL. */
+ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *input, const int64_t *target,
+                            const ag_ce_opts *opts);
+/* F.cross_entropy with class-probability targets: target has input's shape
+ * (and gets a gradient if it requires grad); ignore_index does not apply and
+ * mean divides by the number of positions (N * d1 * ... * dK). */
+ag_tensor *ag_cross_entropy_prob(ag_tape *t, ag_tensor *input, ag_tensor *target,
+                                 const ag_ce_opts *opts);
+
 /* ---- backward ------------------------------------------------------------ */
 
 /* root.backward(): accumulates d(root)/d(leaf) into the grad of every leaf that

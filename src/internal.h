@@ -132,6 +132,8 @@ void agi_leaf_grad_drop(ag_tensor *x);
  * n_inputs is -1 for a variadic op (cat). domain tells the generic gradient
  * test where to sample inputs (AGI_DOM_*); AGI_DOM_NONE ops have their own
  * gradient test cases (tests/gc_*.inc).
+ * The shape function is named in full (agi_shape_same, agi_shape_bcast, or
+ * the family's agi_<op>_shape); kernels without their agi_ prefix.
  * X(ENUM, name, grad_fn, n_inputs, shape, forward, backward, domain) */
 #define AGI_OPS_ARITH(X)                                                                          \
     X(ADD,         "add",         "AddBackward0",  2, agi_shape_bcast, add_fwd,     add_bwd,     AGI_DOM_REAL) \
@@ -162,8 +164,14 @@ void agi_leaf_grad_drop(ag_tensor *x);
 /* matmul (ops_linalg.c) */
 #define AGI_OPS_LINALG(X)
 
+/* fused losses (ops_loss.c) */
+#define AGI_OPS_LOSS(X)                                                                           \
+    X(MSE_LOSS,           "mse_loss",           "MseLossBackward0",  2,  agi_mse_shape, mse_fwd, mse_bwd, AGI_DOM_NONE) \
+    X(CROSS_ENTROPY,      "cross_entropy",      "NllLossBackward0",  1,  agi_ce_shape,  ce_fwd,  ce_bwd,  AGI_DOM_NONE) \
+    X(CROSS_ENTROPY_PROB, "cross_entropy_prob", "CrossEntropyProbBackward", 2, agi_ce_shape, ce_fwd, ce_bwd, AGI_DOM_NONE)
+
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
-    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X)
+    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X)
 
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */
@@ -214,6 +222,7 @@ extern const agi_op_def agi_ops[AGI_OP_COUNT];
 /* Declarations of every kernel the table names (defined in ops_*.c, with an
  * agi_ prefix: the row's add_fwd is agi_add_fwd). */
 #define AGI_DECL(E, name, gf, n, shp, fwd, bwd, dom) \
+    bool shp(ag_tape *t, const char *fn, agi_call *c); \
     void agi_##fwd(ag_tensor *out);                  \
     void agi_##bwd(const ag_tensor *out, const float *dout, float *const *din);
 AGI_OPS(AGI_DECL)

@@ -63,7 +63,8 @@ import refgen_act  # noqa: E402
 import refgen_shape  # noqa: E402
 import refgen_reduce  # noqa: E402
 import refgen_linalg  # noqa: E402
-FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg]
+import refgen_loss  # noqa: E402
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 

@@ -108,8 +108,9 @@ static inline const char *arg_field(const char *args, int i)
 #include "ref_shape.inc"
 #include "ref_reduce.inc"
 #include "ref_linalg.inc"
+#include "ref_loss.inc"
 
-static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg };
+static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss };
 
 /* ---- the data file ---- */
 
