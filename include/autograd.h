@@ -255,6 +255,84 @@ ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *input, const int64_t *target,
 ag_tensor *ag_cross_entropy_prob(ag_tape *t, ag_tensor *input, ag_tensor *target,
                                  const ag_ce_opts *opts);
 
+/* ---- random numbers ------------------------------------------------------ */
+
+/* A seedable generator: xoshiro256** seeded through splitmix64, so a seed
+ * gives the same numbers on every platform. Treat the state as opaque; a
+ * zero-initialised ag_rng must be seeded before use. Not PyTorch's stream:
+ * the same seed does not give torch.manual_seed's numbers. */
+typedef struct ag_rng {
+    uint64_t s[4];
+} ag_rng;
+void ag_rng_seed(ag_rng *r, uint64_t seed);
+uint64_t ag_rng_next(ag_rng *r);                        /* 64 random bits */
+float ag_rng_uniform(ag_rng *r, float lo, float hi);    /* in [lo, hi) */
+float ag_rng_normal(ag_rng *r);                         /* mean 0, std 1 */
+/* Fill x's elements (torch.nn.init.uniform_ / normal_). AG_ERR_ARG for NULL. */
+ag_status ag_fill_uniform(ag_tensor *x, ag_rng *r, float lo, float hi);
+ag_status ag_fill_normal(ag_tensor *x, ag_rng *r, float mean, float std);
+
+/* ---- nn.Linear ------------------------------------------------------------ */
+
+typedef struct ag_linear ag_linear;
+
+/* torch.nn.Linear(in, out, bias): weight (out, in) and bias (out), caller-
+ * owned leaves that require grad, initialised as PyTorch does: uniform in
+ * +/- 1/sqrt(in) (kaiming_uniform_ with a = sqrt(5)), drawn from rng (weight
+ * first, row-major, then bias). NULL on error (ag_last_error). */
+ag_linear *ag_linear_new(int64_t in_features, int64_t out_features, bool bias, ag_rng *rng);
+/* Frees the layer and its weight and bias. NULL-safe. */
+void ag_linear_free(ag_linear *l);
+/* The layer's parameters, owned by the layer: read or write their data
+ * (ag_data) to load values trained elsewhere. bias is NULL without one. */
+ag_tensor *ag_linear_weight(const ag_linear *l);
+ag_tensor *ag_linear_bias(const ag_linear *l);
+/* Writes the layer's parameters (weight, then bias) to out if out is not
+ * NULL, and returns how many there are (1 or 2): for an optimizer's list. */
+int ag_linear_params(const ag_linear *l, ag_tensor **out);
+/* linear(x) = x @ weight^T + bias for x of shape (..., in), recorded on t. */
+ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x);
+
+/* ---- optimizers (torch.optim) ---------------------------------------------- */
+
+typedef struct ag_optim ag_optim;
+
+/* torch.optim.SGD's options; ag_sgd_defaults(lr) gives PyTorch's defaults
+ * (no momentum, dampening, weight decay, Nesterov or maximize). */
+typedef struct ag_sgd_opts {
+    float lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize;
+} ag_sgd_opts;
+ag_sgd_opts ag_sgd_defaults(float lr);
+
+/* torch.optim.Adam / AdamW's options; ag_adam_defaults(): lr 1e-3, betas
+ * (0.9, 0.999), eps 1e-8, weight_decay 0; ag_adamw_defaults(): the same
+ * with weight_decay 1e-2. */
+typedef struct ag_adam_opts {
+    float lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad, maximize;
+} ag_adam_opts;
+ag_adam_opts ag_adam_defaults(void);
+ag_adam_opts ag_adamw_defaults(void);
+
+/* An optimizer over n parameters: caller-made leaves that require grad,
+ * which must outlive it. Its state (momentum buffers, moments) is allocated
+ * here, so steps never allocate. NULL on bad options (PyTorch's checks) or
+ * parameters, with ag_last_error() saying which. */
+ag_optim *ag_sgd_new(int n, ag_tensor *const *params, const ag_sgd_opts *opts);
+ag_optim *ag_adam_new(int n, ag_tensor *const *params, const ag_adam_opts *opts);
+ag_optim *ag_adamw_new(int n, ag_tensor *const *params, const ag_adam_opts *opts);
+void ag_optim_free(ag_optim *o);                 /* NULL-safe */
+/* optimizer.step(): updates every parameter that has a grad, with PyTorch
+ * 1.13's rule for the optimizer (parameters without a grad are skipped). */
+ag_status ag_optim_step(ag_optim *o);
+/* optimizer.zero_grad(set_to_none=False): zeroes every parameter's grad. */
+void ag_optim_zero_grad(ag_optim *o);
+/* Forgets the state: momentum buffers and step counts start again. */
+void ag_optim_reset(ag_optim *o);
+float ag_optim_lr(const ag_optim *o);
+ag_status ag_optim_set_lr(ag_optim *o, float lr);  /* for schedules */
+
 /* ---- backward ------------------------------------------------------------ */
 
 /* root.backward(): accumulates d(root)/d(leaf) into the grad of every leaf that
