@@ -228,6 +228,11 @@ extern const agi_op_def agi_ops[AGI_OP_COUNT];
 AGI_OPS(AGI_DECL)
 #undef AGI_DECL
 
+/* The grad_fn name print shows for a recorded result: the row's, except for
+ * ops whose PyTorch counterpart is a composite with variant-dependent names. */
+const char *agi_grad_fn(const ag_tensor *x);
+const char *agi_ce_grad_fn(const ag_tensor *out);
+
 bool agi_shape_same(ag_tape *t, const char *fn, agi_call *c);
 bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
 

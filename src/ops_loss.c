@@ -385,3 +385,17 @@ void agi_ce_bwd(const ag_tensor *out, const float *dout, float *const *din)
             }
         }
 }
+
+/* The grad_fn PyTorch's composite cross_entropy leaves on its result, for
+ * printing: it depends on the variant that ran. */
+const char *agi_ce_grad_fn(const ag_tensor *out)
+{
+    if (out->ip[3])
+        return out->ip[0] == AG_REDUCTION_MEAN ? "DivBackward1" : "NegBackward0";
+    if (out->param[0] > 0.0f)
+        return "AddBackward0";
+    const int nd = out->in[0]->ndim;
+    if (nd >= 3)
+        return out->ip[0] == AG_REDUCTION_NONE && nd != 4 ? "ViewBackward0" : "NllLoss2DBackward0";
+    return "NllLossBackward0";
+}

@@ -7,3 +7,10 @@ const agi_op_def agi_ops[AGI_OP_COUNT] = {
     AGI_OPS(AGI_ROW)
 #undef AGI_ROW
 };
+
+const char *agi_grad_fn(const ag_tensor *x)
+{
+    if (x->op == AGI_OP_CROSS_ENTROPY || x->op == AGI_OP_CROSS_ENTROPY_PROB)
+        return agi_ce_grad_fn(x);
+    return agi_ops[x->op].grad_fn;
+}

@@ -285,7 +285,7 @@ static int render(out *o, const ag_tensor *x)
     }
     /* grad_fn for a recorded result that requires grad, else requires_grad */
     if (!(x->flags & AGI_LEAF) && x->op >= 0 && (x->flags & AGI_REQ_GRAD)) {
-        snprintf(gf, sizeof gf, "grad_fn=<%s>", agi_ops[x->op].grad_fn);
+        snprintf(gf, sizeof gf, "grad_fn=<%s>", agi_grad_fn(x));
         sfx[ns++] = gf;
     } else if (x->flags & AGI_REQ_GRAD) {
         sfx[ns++] = "requires_grad=True";
