@@ -199,16 +199,49 @@ ag_tensor *ag_add_scalar(ag_tape *t, ag_tensor *a, float s);   /* a + s */
 ag_tensor *ag_sub_scalar(ag_tape *t, ag_tensor *a, float s);   /* a - s */
 ag_tensor *ag_rsub_scalar(ag_tape *t, ag_tensor *a, float s);  /* s - a (torch.rsub) */
 ag_tensor *ag_mul_scalar(ag_tape *t, ag_tensor *a, float s);   /* a * s */
+/* a / b, true division (torch.div): x / 0 is +-inf, 0 / 0 NaN; no error. */
+ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_div_scalar(ag_tape *t, ag_tensor *a, float s);   /* a / s */
 ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, float p);          /* a ** p */
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_sin(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a);
+/* torch.pow(a, b), a and b tensors, broadcasting. The gradients are PyTorch's:
+ * d/da is 0 where b == 0; d/db is 0 where a == 0 and b >= 0, and
+ * a ** b * log(a) elsewhere (NaN for a < 0). */
+ag_tensor *ag_pow_tensor(ag_tape *t, ag_tensor *a, ag_tensor *b);
+/* Natural log: log(0) = -inf with gradient inf, log of a negative is NaN
+ * (its gradient g / a stays finite, as in PyTorch). */
+ag_tensor *ag_log(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_cos(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_tan(ag_tape *t, ag_tensor *a);
+/* |a|; its gradient is g * sign(a), 0 at 0 (and at NaN), as torch.abs. */
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *a);
 
 /* x.detach(): a tape-owned leaf that shares x's elements and does not require
  * grad. Valid until the tape resets and while x lives. */
 ag_tensor *ag_detach(ag_tape *t, ag_tensor *x);
 
 /* ---- activations and elementwise comparisons ----------------------------- */
+
+ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a);       /* 1 / (1 + exp(-a)) */
+/* max(a, 0) (torch.relu); gradient 0 at a == 0, and NaN stays NaN. */
+ag_tensor *ag_relu(ag_tape *t, ag_tensor *a);
+/* F.leaky_relu(a, negative_slope) (PyTorch's default slope is 0.01): a for
+ * a > 0, else a * negative_slope; at a == 0 the gradient is negative_slope. */
+ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *a, float negative_slope);
+/* F.gelu(a): a * Phi(a) with the exact normal CDF (approximate='none'), or
+ * with PyTorch's tanh approximation if tanh_approximate (approximate='tanh'). */
+ag_tensor *ag_gelu(ag_tape *t, ag_tensor *a, bool tanh_approximate);
+/* torch.clamp(a, min, max); -INFINITY / INFINITY mean no bound (None). The
+ * gradient passes where min <= a <= max (bounds included). min > max gives
+ * max everywhere with gradient 0; a NaN element or bound gives NaN. */
+ag_tensor *ag_clamp(ag_tape *t, ag_tensor *a, float min, float max);
+/* torch.maximum / torch.minimum, broadcasting. A NaN operand gives NaN (and
+ * both operands the gradient); ties give each operand half the gradient. */
+ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b);
+ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
 
 /* ---- shapes and indexing ------------------------------------------------- */
 

@@ -143,17 +143,33 @@ void agi_leaf_grad_drop(ag_tensor *x);
     X(ADD_SCALAR,  "add_scalar",  "AddBackward0",  1, agi_shape_same,  adds_fwd,    adds_bwd,    AGI_DOM_REAL) \
     X(SUB_SCALAR,  "sub_scalar",  "SubBackward0",  1, agi_shape_same,  subs_fwd,    adds_bwd,    AGI_DOM_REAL) \
     X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL) \
-    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL)
+    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL) \
+    X(DIV,         "div",         "DivBackward0",  2, agi_shape_bcast, div_fwd,     div_bwd,     AGI_DOM_POS)  \
+    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE)
 
 /* elementwise math (ops_math.c) */
 #define AGI_OPS_MATH(X)                                                                           \
     X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS)  \
     X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL) \
     X(SIN,         "sin",         "SinBackward0",  1, agi_shape_same,  sin_fwd,     sin_bwd,     AGI_DOM_REAL) \
-    X(SQRT,        "sqrt",        "SqrtBackward0", 1, agi_shape_same,  sqrt_fwd,    sqrt_bwd,    AGI_DOM_POS)
+    X(SQRT,        "sqrt",        "SqrtBackward0", 1, agi_shape_same,  sqrt_fwd,    sqrt_bwd,    AGI_DOM_POS)  \
+    X(POW_TENSOR,  "pow_tensor",  "PowBackward1",  2, agi_shape_bcast, powt_fwd,    powt_bwd,    AGI_DOM_POS)  \
+    X(LOG,         "log",         "LogBackward0",  1, agi_shape_same,  log_fwd,     log_bwd,     AGI_DOM_POS)  \
+    X(COS,         "cos",         "CosBackward0",  1, agi_shape_same,  cos_fwd,     cos_bwd,     AGI_DOM_REAL) \
+    X(TAN,         "tan",         "TanBackward0",  1, agi_shape_same,  tan_fwd,     tan_bwd,     AGI_DOM_NONE) \
+    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL)
 
-/* activations and elementwise comparisons (ops_act.c) */
-#define AGI_OPS_ACT(X)
+/* activations and elementwise comparisons (ops_act.c); gelu's param[0] is 1
+ * for the tanh approximation, clamp's param[0..1] are its bounds */
+#define AGI_OPS_ACT(X)                                                                            \
+    X(TANH,        "tanh",        "TanhBackward0",      1, agi_shape_same,  tanh_fwd,    tanh_bwd,    AGI_DOM_REAL) \
+    X(SIGMOID,     "sigmoid",     "SigmoidBackward0",   1, agi_shape_same,  sigmoid_fwd, sigmoid_bwd, AGI_DOM_REAL) \
+    X(RELU,        "relu",        "ReluBackward0",      1, agi_shape_same,  relu_fwd,    relu_bwd,    AGI_DOM_REAL) \
+    X(LEAKY_RELU,  "leaky_relu",  "LeakyReluBackward0", 1, agi_shape_same,  lrelu_fwd,   lrelu_bwd,   AGI_DOM_REAL) \
+    X(GELU,        "gelu",        "GeluBackward0",      1, agi_shape_same,  gelu_fwd,    gelu_bwd,    AGI_DOM_REAL) \
+    X(CLAMP,       "clamp",       "ClampBackward1",     1, agi_shape_same,  clamp_fwd,   clamp_bwd,   AGI_DOM_NONE) \
+    X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, max_fwd,     max_bwd,     AGI_DOM_NONE) \
+    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, min_fwd,     min_bwd,     AGI_DOM_NONE)
 
 /* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
 #define AGI_OPS_SHAPE(X)

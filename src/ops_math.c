@@ -1,7 +1,11 @@
-/* ops_math.c - elementwise math: pow (float exponent), exp, sin, sqrt.
+/* ops_math.c - elementwise math: pow (float or tensor exponent), exp, log,
+ * sin, cos, tan, sqrt, abs.
  *
- * Shapes: out, dout and da all have the input's shape. */
+ * Shapes: for the unary ops out, dout and da all have the input's shape; for
+ * pow_tensor, a and b are the inputs, out their broadcast, and da, db have
+ * the shapes of a and b (broadcast dimensions are summed). */
 #include "internal.h"
+#include "binary.h"
 
 #include <math.h>
 
@@ -84,4 +88,83 @@ void agi_sqrt_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
     for (int64_t i = 0; i < out->numel; i++)
         din[0][i] += dout[i] / (2.0f * out->data[i]);
+}
+
+/* ---- pow_tensor: out = a ** b, both tensors (torch.pow(a, b)) ---- */
+ag_tensor *ag_pow_tensor(ag_tape *t, ag_tensor *a, ag_tensor *b)
+{
+    return agi_binary(t, AGI_OP_POW_TENSOR, a, b);
+}
+void agi_powt_fwd(ag_tensor *out) { BINARY_FORWARD(out, powf(a, b)); }
+/* da = g * (b * a ** (b - 1)), 0 where b == 0           (pow_backward_self)
+ * db = g * (a ** b * log(a)), 0 where a == 0 and b >= 0  (pow_backward_exponent) */
+void agi_powt_bwd(const ag_tensor *out, const float *dout, float *const *din)
+{
+    BINARY_BACKWARD(out, dout, din,
+                    b == 0.0f ? 0.0f : g * (b * powf(a, b - 1.0f)),
+                    g * ((a == 0.0f && b >= 0.0f) ? 0.0f : powf(a, b) * logf(a)));
+}
+
+/* ---- log: out = ln(a);  -inf at 0, NaN below 0 ---- */
+ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_LOG, a, 0.0f); }
+void agi_log_fwd(ag_tensor *out)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        out->data[i] = logf(x[i]);
+}
+/* da = g / a  (inf at 0; finite, not NaN, below 0, as in PyTorch) */
+void agi_log_bwd(const ag_tensor *out, const float *dout, float *const *din)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        din[0][i] += dout[i] / x[i];
+}
+
+/* ---- cos: out = cos(a) ---- */
+ag_tensor *ag_cos(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_COS, a, 0.0f); }
+void agi_cos_fwd(ag_tensor *out)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        out->data[i] = cosf(x[i]);
+}
+/* da = g * -sin(a) */
+void agi_cos_bwd(const ag_tensor *out, const float *dout, float *const *din)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        din[0][i] += dout[i] * -sinf(x[i]);
+}
+
+/* ---- tan: out = tan(a) ---- */
+ag_tensor *ag_tan(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_TAN, a, 0.0f); }
+void agi_tan_fwd(ag_tensor *out)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        out->data[i] = tanf(x[i]);
+}
+/* da = g * (1 + out ** 2) */
+void agi_tan_bwd(const ag_tensor *out, const float *dout, float *const *din)
+{
+    const float *y = out->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        din[0][i] += dout[i] * (1.0f + y[i] * y[i]);
+}
+
+/* ---- abs: out = |a| ---- */
+ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_ABS, a, 0.0f); }
+void agi_abs_fwd(ag_tensor *out)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        out->data[i] = fabsf(x[i]);
+}
+/* da = g * sgn(a), where sgn is 0 at +-0 and at NaN (PyTorch's sgn) */
+void agi_abs_bwd(const ag_tensor *out, const float *dout, float *const *din)
+{
+    const float *x = out->in[0]->data;
+    for (int64_t i = 0; i < out->numel; i++)
+        din[0][i] += dout[i] * (float)((x[i] > 0.0f) - (x[i] < 0.0f));
 }

@@ -1,0 +1,112 @@
+/* binary.h - the broadcasting binary-op loops (BINARY_FORWARD, BINARY_BACKWARD)
+ * shared by the ops_*.c files with two-tensor elementwise ops. */
+#ifndef AG_BINARY_H
+#define AG_BINARY_H
+
+#include "internal.h"
+
+/* ---- the binary-op loops ----
+ * Each op writes its element formula once; these macros expand it into a
+ * same-shape loop, two scalar-operand loops and the general broadcast loop, so
+ * no hot loop calls through a function pointer. In the formulas, a and b are
+ * the operands' elements and g is dout's element. */
+
+#define BINARY_FORWARD(out, EXPR)                                                 \
+    do {                                                                          \
+        const ag_tensor *A_ = (out)->in[0], *B_ = (out)->in[1];                   \
+        const float *pa_ = A_->data, *pb_ = B_->data;                             \
+        float *po_ = (out)->data;                                                 \
+        const int64_t n_ = (out)->numel;                                          \
+        if (n_ == 0)                                                              \
+            break;                                                                \
+        if (A_->numel == n_ && B_->numel == n_) {                                 \
+            for (int64_t i_ = 0; i_ < n_; i_++) {                                 \
+                const float a = pa_[i_], b = pb_[i_];                             \
+                po_[i_] = (EXPR);                                                 \
+            }                                                                     \
+        } else if (A_->numel == 1 && B_->numel == n_) {                           \
+            const float a = pa_[0];                                               \
+            for (int64_t i_ = 0; i_ < n_; i_++) {                                 \
+                const float b = pb_[i_];                                          \
+                po_[i_] = (EXPR);                                                 \
+            }                                                                     \
+        } else if (B_->numel == 1 && A_->numel == n_) {                           \
+            const float b = pb_[0];                                               \
+            for (int64_t i_ = 0; i_ < n_; i_++) {                                 \
+                const float a = pa_[i_];                                          \
+                po_[i_] = (EXPR);                                                 \
+            }                                                                     \
+        } else {                                                                  \
+            agi_bcast bc_;                                                        \
+            agi_bcast_init(&bc_, (out), A_, B_);                                  \
+            AGI_BCAST_LOOP(&bc_, io_, ia_, ib_, {                                 \
+                const float a = pa_[ia_], b = pb_[ib_];                           \
+                po_[io_] = (EXPR);                                                \
+            });                                                                   \
+        }                                                                         \
+    } while (0)
+
+/* da += reduce(DA), db += reduce(DB), each only if that input needs a grad.
+ * A scalar operand's gradient is summed in double. */
+#define BINARY_BACKWARD(out, dout, din, DA, DB)                                   \
+    do {                                                                          \
+        const ag_tensor *A_ = (out)->in[0], *B_ = (out)->in[1];                   \
+        const float *pa_ = A_->data, *pb_ = B_->data;                             \
+        float *da_ = (din)[0], *db_ = (din)[1];                                   \
+        const int64_t n_ = (out)->numel;                                          \
+        (void)pa_;                                                                \
+        (void)pb_;                                                                \
+        if (n_ == 0)                                                              \
+            break;                                                                \
+        if (A_->numel == n_ && B_->numel == n_) {                                 \
+            for (int64_t i_ = 0; i_ < n_; i_++) {                                 \
+                const float a = pa_[i_], b = pb_[i_], g = (dout)[i_];             \
+                (void)a;                                                          \
+                (void)b;                                                          \
+                if (da_)                                                          \
+                    da_[i_] += (DA);                                              \
+                if (db_)                                                          \
+                    db_[i_] += (DB);                                              \
+            }                                                                     \
+        } else if (A_->numel == 1 && B_->numel == n_) {                           \
+            const float a = pa_[0];                                               \
+            double sa_ = 0.0;                                                     \
+            (void)a;                                                              \
+            for (int64_t i_ = 0; i_ < n_; i_++) {                                 \
+                const float b = pb_[i_], g = (dout)[i_];                          \
+                (void)b;                                                          \
+                sa_ += (DA);                                                      \
+                if (db_)                                                          \
+                    db_[i_] += (DB);                                              \
+            }                                                                     \
+            if (da_)                                                              \
+                da_[0] += (float)sa_;                                             \
+        } else if (B_->numel == 1 && A_->numel == n_) {                           \
+            const float b = pb_[0];                                               \
+            double sb_ = 0.0;                                                     \
+            (void)b;                                                              \
+            for (int64_t i_ = 0; i_ < n_; i_++) {                                 \
+                const float a = pa_[i_], g = (dout)[i_];                          \
+                (void)a;                                                          \
+                if (da_)                                                          \
+                    da_[i_] += (DA);                                              \
+                sb_ += (DB);                                                      \
+            }                                                                     \
+            if (db_)                                                              \
+                db_[0] += (float)sb_;                                             \
+        } else {                                                                  \
+            agi_bcast bc_;                                                        \
+            agi_bcast_init(&bc_, (out), A_, B_);                                  \
+            AGI_BCAST_LOOP(&bc_, io_, ia_, ib_, {                                 \
+                const float a = pa_[ia_], b = pb_[ib_], g = (dout)[io_];          \
+                (void)a;                                                          \
+                (void)b;                                                          \
+                if (da_)                                                          \
+                    da_[ia_] += (DA);                                             \
+                if (db_)                                                          \
+                    db_[ib_] += (DB);                                             \
+            });                                                                   \
+        }                                                                         \
+    } while (0)
+
+#endif /* AG_BINARY_H */
