@@ -308,31 +308,87 @@ static void perm_walk(const ag_tensor *out, agi_bcast *w)
     walk_init(w, out->ndim, out->shape, sa);
 }
 
-void agi_perm_fwd(ag_tensor *out)
+#define PERM_TILE 32
+
+/* One PERM_TILE square of a 2-D transpose inside a permute: rows i of out
+ * (stride ok) are columns of x (stride sj). Forward: out = x; backward:
+ * dx += dout, walked along dx's contiguous rows. */
+static void perm_tile(const int64_t *r, int64_t ok, int64_t sj, float *out, const float *x,
+                      const float *dout, float *dx)
 {
-    if (out->numel == 0)
+    if (out) {
+        for (int64_t i = r[0]; i < r[1]; i++) {
+            float *po = out + i * ok;
+            const float *px = x + i;
+            for (int64_t j = r[2]; j < r[3]; j++)
+                po[j] = px[j * sj];
+        }
+    } else {
+        for (int64_t j = r[2]; j < r[3]; j++) {
+            const float *pg = dout + j;
+            float *pd = dx + j * sj;
+            for (int64_t i = r[0]; i < r[1]; i++)
+                pd[i] += pg[i * ok];
+        }
+    }
+}
+
+/* out = x permuted (forward, out != NULL) or dx += dout permuted back. When
+ * the walk's last dim is strided in x and another dim has stride 1 there (a
+ * transpose), those two dims go in square tiles so reads and writes both stay
+ * in cache; otherwise the plain walk. */
+static void perm_copy(const ag_tensor *o, float *out, const float *x, const float *dout, float *dx)
+{
+    if (o->numel == 0)
         return;
     agi_bcast w;
-    perm_walk(out, &w);
-    const float *x = out->in[0]->data;
-    float *o = out->data;
-    AGI_BCAST_LOOP(&w, io, ia, ib, {
-        (void)ib;
-        o[io] = x[ia];
-    });
+    perm_walk(o, &w);
+    const int m = w.nd;
+    int k = -1;
+    for (int i = 0; i < m - 1 && w.sa[m - 1] != 1; i++)
+        if (w.sa[i] == 1)
+            k = i;
+    if (k < 0) {
+        if (out)
+            AGI_BCAST_LOOP(&w, io, ia, ib, { (void)ib; out[io] = x[ia]; });
+        else
+            AGI_BCAST_LOOP(&w, io, ia, ib, { (void)ib; dx[ia] += dout[io]; });
+        return;
+    }
+    int64_t os[AG_MAX_DIMS], idx[AG_MAX_DIMS] = { 0 }, bo = 0, bx = 0;
+    strides_of(m, w.n, os);
+    const int64_t nk = w.n[k], nj = w.n[m - 1];
+    for (;;) {
+        for (int64_t i0 = 0; i0 < nk; i0 += PERM_TILE)
+            for (int64_t j0 = 0; j0 < nj; j0 += PERM_TILE) {
+                const int64_t r[4] = { i0, i0 + PERM_TILE < nk ? i0 + PERM_TILE : nk,
+                                       j0, j0 + PERM_TILE < nj ? j0 + PERM_TILE : nj };
+                perm_tile(r, os[k], w.sa[m - 1], out ? out + bo : NULL, out ? x + bx : NULL,
+                          out ? NULL : dout + bo, out ? NULL : dx + bx);
+            }
+        int d = m - 2;         /* the next block: an odometer over the other dims */
+        for (; d >= 0; d--) {
+            if (d == k)
+                continue;
+            if (++idx[d] < w.n[d]) {
+                bo += os[d];
+                bx += w.sa[d];
+                break;
+            }
+            bo -= os[d] * (w.n[d] - 1);
+            bx -= w.sa[d] * (w.n[d] - 1);
+            idx[d] = 0;
+        }
+        if (d < 0)
+            break;
+    }
 }
+
+void agi_perm_fwd(ag_tensor *out) { perm_copy(out, out->data, out->in[0]->data, NULL, NULL); }
 /* dx = dout permuted back: dx[x index of out element i] += dout[i] */
 void agi_perm_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    if (out->numel == 0)
-        return;
-    agi_bcast w;
-    perm_walk(out, &w);
-    float *dx = din[0];
-    AGI_BCAST_LOOP(&w, io, ia, ib, {
-        (void)ib;
-        dx[ia] += dout[io];
-    });
+    perm_copy(out, NULL, NULL, dout, din[0]);
 }
 
 /* ip[0], ip[1]: the dims swapped */

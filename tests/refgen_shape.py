@@ -131,6 +131,10 @@ def gen(w, uniform):
                      ((2, 2, 1, 2, 3), [(4, 3, 2, 1, 0), (1, 0, 3, 2, 4)])]:
         for p in perms:
             w.case("permute %s %s" % (shp(s), shp(p)), "x permute:%s" % lst(p), [("x", u(s))])
+    # large enough for several of the tiles a transpose is copied in
+    w.case("t (34,5)", "x t", [("x", u((34, 5)))])
+    w.case("permute (2,3,40) 2,0,1", "x permute:2,0,1", [("x", u((2, 3, 40)))])
+    w.case("transpose (3,2,33) 0 2", "x transpose:0:2", [("x", u((3, 2, 33)))])
     for s, tgts in [((3, 1), [(3, 4), (-1, 4), (2, 3, 4), (2, -1, -1), (3, 1)]),
                     ((), [(), (3,), (2, 3)]),
                     ((1,), [(5,), (2, 1), (2, 3, 4)]),
