@@ -243,7 +243,63 @@ ag_tensor *ag_clamp(ag_tape *t, ag_tensor *a, float min, float max);
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
 
-/* ---- shapes and indexing ------------------------------------------------- */
+/* ---- shapes and indexing ------------------------------------------------- *
+ * Dims are ints; a negative dim counts from the end as in PyTorch (a 0-dim
+ * tensor accepts dim 0 and -1 where PyTorch does). Bad dims, sizes and
+ * indices are errors on the tape (AG_ERR_ARG for a dim or index out of range,
+ * AG_ERR_SHAPE for sizes that do not fit). Views share x's elements (writing
+ * through ag_data of one changes the other, as in PyTorch); the other ops
+ * copy. */
+
+/* x.reshape(shape): the same elements in a shape of ndim sizes; one size may
+ * be -1 (inferred), and the element count must match. A view of x. */
+ag_tensor *ag_reshape(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
+/* x.view(shape): as ag_reshape (our tensors are contiguous). A view of x. */
+ag_tensor *ag_view(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
+/* x.flatten(start_dim, end_dim): those dims and the ones between merged into
+ * one (a 0-dim x gives shape (1)). A view of x. */
+ag_tensor *ag_flatten(ag_tape *t, ag_tensor *x, int start_dim, int end_dim);
+/* x.squeeze(dim): x without dim if its size is 1, else x's shape. A view. */
+ag_tensor *ag_squeeze(ag_tape *t, ag_tensor *x, int dim);
+/* x.squeeze(): x without every size-1 dim. A view of x. */
+ag_tensor *ag_squeeze_all(ag_tape *t, ag_tensor *x);
+/* x.unsqueeze(dim): a size-1 dim inserted at dim, in [-ndim-1, ndim]. A view. */
+ag_tensor *ag_unsqueeze(ag_tape *t, ag_tensor *x, int dim);
+
+/* x.transpose(dim0, dim1): dims dim0 and dim1 swapped (a copy). */
+ag_tensor *ag_transpose(ag_tape *t, ag_tensor *x, int dim0, int dim1);
+/* x.t(): the transpose of a matrix; 0-D and 1-D x come back as they are.
+ * AG_ERR_SHAPE for more than 2 dims. */
+ag_tensor *ag_t(ag_tape *t, ag_tensor *x);
+/* x.permute(dims): out.shape[i] = x.shape[dims[i]]; dims is a permutation of
+ * x's ndim dims (a copy). */
+ag_tensor *ag_permute(ag_tape *t, ag_tensor *x, int ndim, const int *dims);
+/* x.expand(shape): x broadcast to a shape of ndim >= x's ndim sizes; new dims
+ * lead, only size-1 dims grow, -1 keeps a size (a copy; the gradient sums
+ * over the expanded dims). */
+ag_tensor *ag_expand(ag_tape *t, ag_tensor *x, int ndim, const int64_t *shape);
+
+/* torch.cat(xs[0..n), dim): the n >= 1 tensors joined along dim; they must
+ * have one ndim (>= 1) and equal sizes except along dim. */
+ag_tensor *ag_cat(ag_tape *t, int n, ag_tensor *const *xs, int dim);
+/* torch.stack(xs[0..n), dim): the n >= 1 tensors, all of one shape, joined
+ * along a new dim, in [-ndim-1, ndim]. */
+ag_tensor *ag_stack(ag_tape *t, int n, ag_tensor *const *xs, int dim);
+/* x.narrow(dim, start, length): x[..., start:start+length, ...] along dim (a
+ * copy); start may be negative (counts from the end). Not for 0-dim x. */
+ag_tensor *ag_narrow(ag_tape *t, ag_tensor *x, int dim, int64_t start, int64_t length);
+/* x.select(dim, index): x[..., index, ...] with dim removed (a copy); a
+ * negative index counts from the end. Not for 0-dim x. */
+ag_tensor *ag_select(ag_tape *t, ag_tensor *x, int dim, int64_t index);
+/* x.index_select(dim, index): the slices index[0..n) of x along dim, in that
+ * order (repeats allowed: their gradients add up; an embedding lookup).
+ * Indices must be in [0, size); a 0-dim x takes exactly one index, 0. */
+ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, int64_t n, const int64_t *index);
+/* torch.gather(x, dim, index): out[i] = x[i with i[dim] = index[i]], where the
+ * index has x's ndim, shape index_shape (no larger than x's except along
+ * dim) and values in [0, x.shape[dim]), row-major. out has index_shape. */
+ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int dim, const int64_t *index_shape,
+                     const int64_t *index);
 
 /* ---- reductions and softmax ---------------------------------------------- */
 

@@ -172,7 +172,40 @@ void agi_leaf_grad_drop(ag_tensor *x);
     X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, min_fwd,     min_bwd,     AGI_DOM_NONE)
 
 /* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
-#define AGI_OPS_SHAPE(X)
+#define AGI_OPS_SHAPE(X)                                                                                                  \
+    X(RESHAPE,      "reshape",      "ReshapeAliasBackward0", 1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
+    X(VIEW,         "view",         "ViewBackward0",         1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
+    X(FLATTEN,      "flatten",      "ReshapeAliasBackward0", 1, agi_shape_flatten,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
+    X(SQUEEZE,      "squeeze",      "SqueezeBackward1",      1, agi_shape_squeeze,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
+    X(SQUEEZE_ALL,  "squeeze_all",  "SqueezeBackward0",      1, agi_shape_squeeze_all,  view_fwd,    view_bwd,    AGI_DOM_NONE) \
+    X(UNSQUEEZE,    "unsqueeze",    "UnsqueezeBackward0",    1, agi_shape_unsqueeze,    view_fwd,    view_bwd,    AGI_DOM_NONE) \
+    X(TRANSPOSE,    "transpose",    "TransposeBackward0",    1, agi_shape_transpose,    perm_fwd,    perm_bwd,    AGI_DOM_NONE) \
+    X(T,            "t",            "TBackward0",            1, agi_shape_t,            perm_fwd,    perm_bwd,    AGI_DOM_NONE) \
+    X(PERMUTE,      "permute",      "PermuteBackward0",      1, agi_shape_permute,      perm_fwd,    perm_bwd,    AGI_DOM_NONE) \
+    X(EXPAND,       "expand",       "ExpandBackward0",       1, agi_shape_expand,       expand_fwd,  expand_bwd,  AGI_DOM_NONE) \
+    X(CAT,          "cat",          "CatBackward0",         -1, agi_shape_cat,          cat_fwd,     cat_bwd,     AGI_DOM_NONE) \
+    X(STACK,        "stack",        "StackBackward0",       -1, agi_shape_stack,        cat_fwd,     cat_bwd,     AGI_DOM_NONE) \
+    X(NARROW,       "narrow",       "SliceBackward0",        1, agi_shape_narrow,       slice_fwd,   slice_bwd,   AGI_DOM_NONE) \
+    X(SELECT,       "select",       "SelectBackward0",       1, agi_shape_select,       slice_fwd,   slice_bwd,   AGI_DOM_NONE) \
+    X(INDEX_SELECT, "index_select", "IndexSelectBackward0",  1, agi_shape_index_select, isel_fwd,    isel_bwd,    AGI_DOM_NONE) \
+    X(GATHER,       "gather",       "GatherBackward0",       1, agi_shape_gather,       gather_fwd,  gather_bwd,  AGI_DOM_NONE)
+/* their shape functions (ops_shape.c) */
+struct agi_call;
+bool agi_shape_reshape(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_flatten(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_squeeze(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_squeeze_all(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_unsqueeze(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_transpose(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_t(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_permute(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_expand(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_cat(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_stack(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_narrow(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_select(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_index_select(ag_tape *t, const char *fn, struct agi_call *c);
+bool agi_shape_gather(ag_tape *t, const char *fn, struct agi_call *c);
 
 /* reductions and softmax (ops_reduce.c) */
 #define AGI_OPS_REDUCE(X)
