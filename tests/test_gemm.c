@@ -5,7 +5,9 @@
  * the blocks (KC = 128, NC = 128) by one either way, including 0 and 1, with
  * row strides larger than the matrices. Elements of C outside the product
  * must stay untouched, and C's old contents must not be read when assigning
- * (they are NaN). */
+ * (they are NaN). Also ag_matmul's error messages and its result shapes
+ * (its values and gradients are checked against PyTorch by test_reference
+ * and by central differences in test_gradcheck). */
 #include "testutil.h"
 #include "internal.h"
 
@@ -181,6 +183,83 @@ static void test_bad_impl(void **state)
     assert_float_eq(x, 1.0f);
 }
 
+/* ag_matmul's errors: the message, a NULL result, inputs untouched. */
+static void expect_matmul_error(int na, const int64_t *sa, int nb, const int64_t *sb,
+                                const char *msg)
+{
+    ag_tensor *a = ag_ones(na, sa, true), *b = ag_ones(nb, sb, true);
+    assert_true(a && b);
+    ag_tape *t = ag_tape_new();
+    assert_null(ag_matmul(t, a, b));
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), msg);
+    for (int64_t i = 0; i < ag_numel(a); i++)
+        assert_float_eq(ag_data(a)[i], 1.0f);
+    assert_null(ag_grad(a));
+    ag_tape_free(t);
+    ag_tensor_free(a);
+    ag_tensor_free(b);
+}
+
+static void test_matmul_errors(void **state)
+{
+    (void)state;
+    expect_matmul_error(2, (const int64_t[]){ 2, 3 }, 2, (const int64_t[]){ 4, 5 },
+                        "ag_matmul: shapes (2,3) and (4,5) cannot be multiplied (3 != 4)");
+    expect_matmul_error(1, (const int64_t[]){ 3 }, 1, (const int64_t[]){ 4 },
+                        "ag_matmul: shapes (3) and (4) cannot be multiplied (3 != 4)");
+    expect_matmul_error(0, NULL, 1, (const int64_t[]){ 3 },
+                        "ag_matmul: both arguments to matmul need to be at least 1D, "
+                        "got shapes () and (3)");
+    expect_matmul_error(2, (const int64_t[]){ 2, 3 }, 0, NULL,
+                        "ag_matmul: both arguments to matmul need to be at least 1D, "
+                        "got shapes (2,3) and ()");
+    expect_matmul_error(3, (const int64_t[]){ 2, 3, 4 }, 3, (const int64_t[]){ 5, 4, 2 },
+                        "ag_matmul: shapes (2,3,4) and (5,4,2) cannot be multiplied: "
+                        "batch dimensions (2) and (5) cannot be broadcast");
+    /* NULL operands and a NULL tape are errors too */
+    ag_tape *t = ag_tape_new();
+    assert_null(ag_matmul(t, NULL, NULL));
+    assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+    ag_tape_free(t);
+    assert_null(ag_matmul(NULL, NULL, NULL));
+    assert_contains(ag_last_error(), "ag_matmul");
+}
+
+/* Result shapes of every torch.matmul case, and k = 0 giving zeros. */
+static void test_matmul_shapes(void **state)
+{
+    (void)state;
+    static const struct {
+        int na, nb, nout;
+        int64_t a[4], b[4], out[4];
+    } cases[] = {
+        { 1, 1, 0, { 3 }, { 3 }, { 0 } },
+        { 2, 2, 2, { 2, 3 }, { 3, 4 }, { 2, 4 } },
+        { 1, 2, 1, { 3 }, { 3, 4 }, { 4 } },
+        { 2, 1, 1, { 2, 3 }, { 3 }, { 2 } },
+        { 3, 3, 3, { 5, 2, 3 }, { 5, 3, 4 }, { 5, 2, 4 } },
+        { 4, 3, 4, { 2, 1, 2, 3 }, { 3, 3, 4 }, { 2, 3, 2, 4 } },
+        { 3, 1, 2, { 5, 2, 3 }, { 3 }, { 5, 2 } },
+        { 1, 3, 2, { 3 }, { 5, 3, 4 }, { 5, 4 } },
+        { 2, 2, 2, { 2, 0 }, { 0, 3 }, { 2, 3 } },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        ag_tensor *a = ag_full(cases[c].na, cases[c].a, 2.0f, true);
+        ag_tensor *b = ag_full(cases[c].nb, cases[c].b, 3.0f, true);
+        ag_tape *t = ag_tape_new();
+        ag_tensor *y = ag_matmul(t, a, b);
+        assert_int_equal(ag_tape_status(t), AG_OK);
+        assert_shape(y, cases[c].nout, cases[c].out);
+        const float k = (float)cases[c].a[cases[c].na - 1];
+        for (int64_t i = 0; i < ag_numel(y); i++)
+            assert_float_eq(ag_data(y)[i], 6.0f * k);
+        ag_tape_free(t);
+        ag_tensor_free(a);
+        ag_tensor_free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +267,8 @@ int main(void)
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_bad_impl),
+        cmocka_unit_test(test_matmul_errors),
+        cmocka_unit_test(test_matmul_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
