@@ -25,7 +25,6 @@
  * gemm_unblocked. */
 #include "internal.h"
 
-#include <math.h>
 #include <string.h>
 
 #define MR 6                   /* rows of the register tile */
@@ -355,8 +354,9 @@ bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                 memset(c + i * ldc, 0, (size_t)n * sizeof(float));
         return true;
     }
-    const bool thin = m < MR / 2 || n < NR / 2 ||
-                      (m < SMALL_FLOPS && n < SMALL_FLOPS && k < SMALL_FLOPS && m * n * k < SMALL_FLOPS);
+    const bool small = m < SMALL_FLOPS && n < SMALL_FLOPS && k < SMALL_FLOPS &&
+                       m * n * k < SMALL_FLOPS;         /* (no overflow) */
+    const bool thin = m < MR / 2 || n < NR / 2 || small;
     if (impl == AGI_GEMM_UNBLOCKED || (impl == AGI_GEMM_AUTO && thin))
         gemm_unblocked(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     else
