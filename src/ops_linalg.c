@@ -51,7 +51,7 @@ static void plan_init(mm_plan *p, const ag_tensor *a, const ag_tensor *b)
     p->fold = nbb == 0;
 }
 
-/* Calls BODY with ob (output batch), oa, ob_ (offsets of its a and b matrices)
+/* Runs the body with ob (output batch), oa, obb (offsets of its a and b matrices)
  * for every batch of the plan, in order. */
 #define MM_BATCHES(p, ob, oa, obb, ...)                                          \
     do {                                                                         \
