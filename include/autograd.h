@@ -305,6 +305,14 @@ ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int dim, const int64_t *index_sha
 
 /* ---- matrix products ----------------------------------------------------- */
 
+/* torch.matmul(a, b): 1-D @ 1-D is the dot product (0-dim result); 2-D @ 2-D
+ * the matrix product; a 1-D a is (1, k) and a 1-D b is (k, 1), that dimension
+ * removed from the result; N-D operands are batches of matrices whose batch
+ * dimensions broadcast. AG_ERR_SHAPE for a 0-dim operand, inner sizes that
+ * differ ("shapes (2,3) and (4,5) cannot be multiplied (3 != 4)") or batch
+ * dimensions that do not broadcast. */
+ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+
 /* ---- losses (torch.nn.functional) --------------------------------------- */
 
 /* How a loss reduces its per-element values: mean (PyTorch's default), sum,

@@ -211,7 +211,8 @@ bool agi_shape_gather(ag_tape *t, const char *fn, struct agi_call *c);
 #define AGI_OPS_REDUCE(X)
 
 /* matmul (ops_linalg.c) */
-#define AGI_OPS_LINALG(X)
+#define AGI_OPS_LINALG(X)                                                                         \
+    X(MATMUL,      "matmul",      "MmBackward0",   2, agi_matmul_shape, matmul_fwd,  matmul_bwd,  AGI_DOM_NONE)
 
 /* fused losses (ops_loss.c) */
 #define AGI_OPS_LOSS(X)                                                                           \
@@ -284,6 +285,23 @@ const char *agi_ce_grad_fn(const ag_tensor *out);
 
 bool agi_shape_same(ag_tape *t, const char *fn, agi_call *c);
 bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
+
+/* ---- matrix products (gemm.c, ops_linalg.c) ----
+ * agi_sgemm: C (+)= op(A) op(B) for row-major float matrices, where op(X) is
+ * X, or X^T if its flag is set. op(A) is m x k, op(B) k x n, C m x n; lda, ldb
+ * and ldc are the row strides of A, B and C as stored (A is m x k, or k x m
+ * if ta). With accumulate, C += op(A) op(B); else C = op(A) op(B) and C's old
+ * contents are never read. k == 0 gives zeros. Accumulates in float like
+ * BLAS; allocates nothing (packing buffers are on the stack, about 67 KB).
+ * agi_sgemm_with runs a given implementation (for tests); false if this CPU
+ * or build does not have it. */
+enum { AGI_GEMM_AUTO, AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2, AGI_GEMM_UNBLOCKED };
+void agi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
+               const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate);
+bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                    const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                    int64_t ldc, bool accumulate);
+bool agi_matmul_shape(ag_tape *t, const char *fn, agi_call *c);
 
 /* ---- broadcasting (broadcast.c) ----
  * A binary op's output walked in row-major order, with the element strides of

@@ -1,0 +1,89 @@
+/* nn.c - torch.nn.Linear, built on the public ops. */
+#include "internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- Linear ---- */
+
+struct ag_linear {
+    agi_alloc alloc;
+    int64_t in, out;
+    ag_tensor *weight;         /* (out, in) */
+    ag_tensor *bias;           /* (out) or NULL */
+};
+
+ag_linear *ag_linear_new(int64_t in_features, int64_t out_features, bool bias, ag_rng *rng)
+{
+    const char *fn = "ag_linear_new";
+    if (in_features < 0 || out_features < 0)
+        return agi_fail_last("%s: negative size (%lld, %lld)", fn, (long long)in_features,
+                             (long long)out_features);
+    if (!rng)
+        return agi_fail_last("%s: generator is NULL", fn);
+    agi_alloc a = agi_current_alloc();
+    ag_linear *l = agi_malloc(a, sizeof *l);
+    if (!l)
+        return agi_fail_last("%s: out of memory", fn);
+    memset(l, 0, sizeof *l);
+    l->alloc = a;
+    l->in = in_features;
+    l->out = out_features;
+    const int64_t ws[2] = { out_features, in_features }, bs[1] = { out_features };
+    l->weight = ag_tensor_new(2, ws, NULL, true);
+    l->bias = bias ? ag_tensor_new(1, bs, NULL, true) : NULL;
+    if (!l->weight || (bias && !l->bias)) {
+        ag_linear_free(l);
+        return agi_fail_last("%s: out of memory for a (%lld, %lld) layer", fn,
+                             (long long)out_features, (long long)in_features);
+    }
+    /* PyTorch's reset_parameters: kaiming_uniform_(a = sqrt(5)) gives a bound
+     * of 1 / sqrt(in) for the weight, and the bias uses the same bound */
+    const float bound = in_features > 0 ? (float)(1.0 / sqrt((double)in_features)) : 0.0f;
+    ag_fill_uniform(l->weight, rng, -bound, bound);
+    if (l->bias)
+        ag_fill_uniform(l->bias, rng, -bound, bound);
+    return l;
+}
+
+void ag_linear_free(ag_linear *l)
+{
+    if (!l)
+        return;
+    ag_tensor_free(l->weight);
+    ag_tensor_free(l->bias);
+    agi_free(l->alloc, l, sizeof *l);
+}
+
+ag_tensor *ag_linear_weight(const ag_linear *l) { return l ? l->weight : NULL; }
+ag_tensor *ag_linear_bias(const ag_linear *l) { return l ? l->bias : NULL; }
+
+int ag_linear_params(const ag_linear *l, ag_tensor **out)
+{
+    if (!l)
+        return 0;
+    if (out) {
+        out[0] = l->weight;
+        if (l->bias)
+            out[1] = l->bias;
+    }
+    return l->bias ? 2 : 1;
+}
+
+ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x)
+{
+    if (!l) {
+        if (t && t->status == AG_OK)
+            return agi_fail(t, AG_ERR_ARG, "ag_linear_forward: layer is NULL");
+        return t ? NULL : agi_fail_last("ag_linear_forward: tape is NULL");
+    }
+    if (t && t->status == AG_OK && x && (x->ndim < 1 || x->shape[x->ndim - 1] != l->in)) {
+        char sb[160];
+        return agi_fail(t, AG_ERR_SHAPE, "ag_linear_forward: input of shape %s does not end "
+                        "in the layer's %lld input features", agi_shape_str(sb, sizeof sb,
+                        x->ndim, x->shape), (long long)l->in);
+    }
+    /* x @ W^T + b for x of shape (..., in) */
+    ag_tensor *y = ag_matmul(t, x, ag_t(t, l->weight));
+    return l->bias ? ag_add(t, y, l->bias) : y;
+}
