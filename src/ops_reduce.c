@@ -204,10 +204,18 @@ static void sum_into(const rplan *p, const float *x, double *acc)
     RWALK_ROWS(p, ix, io, {
         const float *xr = x + ix;
         if (p->inner_red) {
-            double s = 0.0;
-            for (int64_t k = 0; k < p->inner; k++)
-                s += xr[k];
-            acc[io] += s;
+            /* four partial sums: independent additions pipeline */
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            int64_t k = 0;
+            for (; k + 4 <= p->inner; k += 4) {
+                s0 += xr[k];
+                s1 += xr[k + 1];
+                s2 += xr[k + 2];
+                s3 += xr[k + 3];
+            }
+            for (; k < p->inner; k++)
+                s0 += xr[k];
+            acc[io] += (s0 + s1) + (s2 + s3);
         } else {
             double *ar = acc + io;
             for (int64_t k = 0; k < p->inner; k++)
@@ -656,7 +664,12 @@ void agi_lse_bwd(const ag_tensor *out, const float *dout, float *const *din)
 /* ---- softmax, log_softmax over one dim ----
  * Max-subtracted: y = exp(x - m) / sum(exp(x - m)). A slice holding NaN or
  * +inf, or all -inf, gives NaN, as in PyTorch. A 0-dim input is its own
- * slice. */
+ * slice. With inner == 1 each slice is a contiguous row; otherwise a block
+ * of up to SM_BLOCK neighbouring slices is processed together, walking its
+ * D rows of contiguous elements (so a softmax over dim 0 streams through
+ * memory instead of striding across it). */
+
+#define SM_BLOCK 256
 
 bool agi_shape_softmax(ag_tape *t, const char *fn, agi_call *c)
 {
@@ -674,58 +687,164 @@ static ag_tensor *softmax_call(ag_tape *t, int op, ag_tensor *x, int dim)
     return agi_record(t, op, &c);
 }
 
-/* exp(x - m) into y (stride st, n elements); returns their sum. */
-static double exp_shifted(float *y, const float *x, int64_t n, int64_t st, float *mp)
+/* One contiguous slice of n: y = softmax(x), or log_softmax(x) with logp. */
+static void softmax_row(float *y, const float *x, int64_t n, bool logp)
 {
     float m = -INFINITY;
     for (int64_t d = 0; d < n; d++)
-        m = x[d * st] > m ? x[d * st] : m;
+        m = x[d] > m ? x[d] : m;
     double s = 0.0;
-    for (int64_t d = 0; d < n; d++) {
-        const float e = expf(x[d * st] - m);
-        if (y)
-            y[d * st] = e;
-        s += e;
+    if (logp) {
+        for (int64_t d = 0; d < n; d++)
+            s += expf(x[d] - m);
+        const float ls = (float)log(s);
+        for (int64_t d = 0; d < n; d++)
+            y[d] = (x[d] - m) - ls;
+    } else {
+        for (int64_t d = 0; d < n; d++) {
+            y[d] = expf(x[d] - m);
+            s += y[d];
+        }
+        const float r = (float)(1.0 / s);
+        for (int64_t d = 0; d < n; d++)
+            y[d] *= r;
     }
-    *mp = m;
-    return s;
+}
+
+/* w neighbouring slices of n elements at stride st (w <= SM_BLOCK). */
+static void softmax_block(float *y, const float *x, int64_t n, int64_t st, int64_t w, bool logp)
+{
+    float m[SM_BLOCK], r[SM_BLOCK];
+    double s[SM_BLOCK];
+    for (int64_t j = 0; j < w; j++) {
+        m[j] = -INFINITY;
+        s[j] = 0.0;
+    }
+    for (int64_t d = 0; d < n; d++) {
+        const float *xr = x + d * st;
+        for (int64_t j = 0; j < w; j++)
+            m[j] = xr[j] > m[j] ? xr[j] : m[j];
+    }
+    for (int64_t d = 0; d < n; d++) {
+        const float *xr = x + d * st;
+        float *yr = y + d * st;
+        for (int64_t j = 0; j < w; j++) {
+            const float e = expf(xr[j] - m[j]);
+            if (!logp)
+                yr[j] = e;
+            s[j] += e;
+        }
+    }
+    for (int64_t j = 0; j < w; j++)
+        r[j] = logp ? (float)log(s[j]) : (float)(1.0 / s[j]);
+    for (int64_t d = 0; d < n; d++) {
+        const float *xr = x + d * st;
+        float *yr = y + d * st;
+        if (logp)
+            for (int64_t j = 0; j < w; j++)
+                yr[j] = (xr[j] - m[j]) - r[j];
+        else
+            for (int64_t j = 0; j < w; j++)
+                yr[j] *= r[j];
+    }
+}
+
+static void softmax_fwd(ag_tensor *out, bool logp)
+{
+    const slices s = slices_of(out->in[0], (int)out->ip[0]);
+    for (int64_t o = 0; o < s.outer; o++) {
+        const int64_t base = o * s.d * s.inner;
+        const float *x = out->in[0]->data + base;
+        float *y = out->data + base;
+        if (s.inner == 1) {
+            softmax_row(y, x, s.d, logp);
+            continue;
+        }
+        for (int64_t j = 0; j < s.inner; j += SM_BLOCK) {
+            const int64_t w = s.inner - j < SM_BLOCK ? s.inner - j : SM_BLOCK;
+            softmax_block(y + j, x + j, s.d, s.inner, w, logp);
+        }
+    }
+}
+
+/* softmax:     dx = y * (g - sum(g * y))
+ * log_softmax: dx = g - exp(y) * sum(g)
+ * over w neighbouring slices of n elements at stride st (w <= SM_BLOCK). */
+static void softmax_back_block(float *dx, const float *y, const float *g, int64_t n, int64_t st,
+                               int64_t w, bool logp)
+{
+    double acc[SM_BLOCK];
+    float a[SM_BLOCK];
+    for (int64_t j = 0; j < w; j++)
+        acc[j] = 0.0;
+    for (int64_t d = 0; d < n; d++) {
+        const float *yr = y + d * st, *gr = g + d * st;
+        if (logp)
+            for (int64_t j = 0; j < w; j++)
+                acc[j] += gr[j];
+        else
+            for (int64_t j = 0; j < w; j++)
+                acc[j] += (double)gr[j] * yr[j];
+    }
+    for (int64_t j = 0; j < w; j++)
+        a[j] = (float)acc[j];
+    for (int64_t d = 0; d < n; d++) {
+        const float *yr = y + d * st, *gr = g + d * st;
+        float *dr = dx + d * st;
+        if (logp)
+            for (int64_t j = 0; j < w; j++)
+                dr[j] += gr[j] - expf(yr[j]) * a[j];
+        else
+            for (int64_t j = 0; j < w; j++)
+                dr[j] += yr[j] * (gr[j] - a[j]);
+    }
+}
+
+/* The same for one contiguous slice. */
+static void softmax_back_row(float *dx, const float *y, const float *g, int64_t n, bool logp)
+{
+    double acc = 0.0;
+    if (logp) {
+        for (int64_t d = 0; d < n; d++)
+            acc += g[d];
+        const float a = (float)acc;
+        for (int64_t d = 0; d < n; d++)
+            dx[d] += g[d] - expf(y[d]) * a;
+    } else {
+        for (int64_t d = 0; d < n; d++)
+            acc += (double)g[d] * y[d];
+        const float a = (float)acc;
+        for (int64_t d = 0; d < n; d++)
+            dx[d] += y[d] * (g[d] - a);
+    }
+}
+
+static void softmax_bwd(const ag_tensor *out, const float *dout, float *dx, bool logp)
+{
+    const slices s = slices_of(out->in[0], (int)out->ip[0]);
+    for (int64_t o = 0; o < s.outer; o++) {
+        const int64_t base = o * s.d * s.inner;
+        if (s.inner == 1) {
+            softmax_back_row(dx + base, out->data + base, dout + base, s.d, logp);
+            continue;
+        }
+        for (int64_t j = 0; j < s.inner; j += SM_BLOCK) {
+            const int64_t w = s.inner - j < SM_BLOCK ? s.inner - j : SM_BLOCK;
+            softmax_back_block(dx + base + j, out->data + base + j, dout + base + j, s.d,
+                               s.inner, w, logp);
+        }
+    }
 }
 
 ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int dim)
 {
     return softmax_call(t, AGI_OP_SOFTMAX, x, dim);
 }
-void agi_softmax_fwd(ag_tensor *out)
-{
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
-    for (int64_t o = 0; o < s.outer; o++) {
-        for (int64_t j = 0; j < s.inner; j++) {
-            const int64_t base = o * s.d * s.inner + j;
-            float *y = out->data + base;
-            float m;
-            const float r = (float)(1.0 / exp_shifted(y, out->in[0]->data + base, s.d, s.inner, &m));
-            for (int64_t d = 0; d < s.d; d++)
-                y[d * s.inner] *= r;
-        }
-    }
-}
+void agi_softmax_fwd(ag_tensor *out) { softmax_fwd(out, false); }
 /* dx = y * (g - sum(g * y)) */
 void agi_softmax_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
-    for (int64_t o = 0; o < s.outer; o++) {
-        for (int64_t j = 0; j < s.inner; j++) {
-            const int64_t base = o * s.d * s.inner + j;
-            const float *y = out->data + base, *g = dout + base;
-            float *dx = din[0] + base;
-            double dot = 0.0;
-            for (int64_t d = 0; d < s.d; d++)
-                dot += (double)g[d * s.inner] * y[d * s.inner];
-            const float fd = (float)dot;
-            for (int64_t d = 0; d < s.d; d++)
-                dx[d * s.inner] += y[d * s.inner] * (g[d * s.inner] - fd);
-        }
-    }
+    softmax_bwd(out, dout, din[0], false);
 }
 
 ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim)
@@ -733,36 +852,9 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim)
     return softmax_call(t, AGI_OP_LOG_SOFTMAX, x, dim);
 }
 /* y = (x - m) - log(sum(exp(x - m))) */
-void agi_log_softmax_fwd(ag_tensor *out)
-{
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
-    for (int64_t o = 0; o < s.outer; o++) {
-        for (int64_t j = 0; j < s.inner; j++) {
-            const int64_t base = o * s.d * s.inner + j;
-            const float *x = out->in[0]->data + base;
-            float *y = out->data + base;
-            float m;
-            const float ls = (float)log(exp_shifted(NULL, x, s.d, s.inner, &m));
-            for (int64_t d = 0; d < s.d; d++)
-                y[d * s.inner] = (x[d * s.inner] - m) - ls;
-        }
-    }
-}
+void agi_log_softmax_fwd(ag_tensor *out) { softmax_fwd(out, true); }
 /* dx = g - exp(y) * sum(g) */
 void agi_log_softmax_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
-    for (int64_t o = 0; o < s.outer; o++) {
-        for (int64_t j = 0; j < s.inner; j++) {
-            const int64_t base = o * s.d * s.inner + j;
-            const float *y = out->data + base, *g = dout + base;
-            float *dx = din[0] + base;
-            double sg = 0.0;
-            for (int64_t d = 0; d < s.d; d++)
-                sg += g[d * s.inner];
-            const float fs = (float)sg;
-            for (int64_t d = 0; d < s.d; d++)
-                dx[d * s.inner] += g[d * s.inner] - expf(y[d * s.inner]) * fs;
-        }
-    }
+    softmax_bwd(out, dout, din[0], true);
 }
