@@ -303,6 +303,50 @@ ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int dim, const int64_t *index_sha
 
 /* ---- reductions and softmax ---------------------------------------------- */
 
+/* Dims lists: dims[0..ndims) name the dims to reduce; negative dims count
+ * from the end as in PyTorch (a 0-dim tensor accepts 0 and -1), a dim out of
+ * range or given twice is an AG_ERR_ARG, and ndims == 0 (dims may be NULL)
+ * reduces every dim, as torch.sum(x) does. keepdim keeps reduced dims with
+ * size 1. The result holds the same elements either way. */
+
+/* torch.sum(x, dims, keepdim): accumulated in double; 0 for an empty sum. */
+ag_tensor *ag_sum(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
+/* torch.mean(x, dims, keepdim): NaN for an empty reduction. */
+ag_tensor *ag_mean(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
+
+/* torch.max(x, dim, keepdim).values (torch.min for ag_min). The gradient
+ * goes to the one element PyTorch's index names: the first extremum along
+ * dim, or the first NaN (NaN wins). AG_ERR_SHAPE if dim has size 0. */
+ag_tensor *ag_max(ag_tape *t, ag_tensor *x, int dim, bool keepdim);
+ag_tensor *ag_min(ag_tape *t, ag_tensor *x, int dim, bool keepdim);
+/* torch.max(x), torch.min(x): a 0-dim result, NaN if x holds a NaN. The
+ * gradient is shared evenly by every element equal to the result (every NaN
+ * for NaN), as in PyTorch 1.13. AG_ERR_SHAPE for an empty x. */
+ag_tensor *ag_max_all(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_min_all(ag_tape *t, ag_tensor *x);
+/* torch.amax(x, dims, keepdim), torch.amin: NaN propagates; ties share the
+ * gradient evenly (a NaN result gives its slice NaN gradients, as PyTorch).
+ * AG_ERR_SHAPE for an empty reduction. */
+ag_tensor *ag_amax(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
+ag_tensor *ag_amin(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
+
+/* torch.var(x, dims, correction=correction, keepdim) (1: unbiased), and
+ * torch.std: sum((x - mean)^2) / max(N - correction, 0), so inf or NaN when
+ * N <= correction, as PyTorch. std's gradient is 0 where std is 0. */
+ag_tensor *ag_var(ag_tape *t, ag_tensor *x, int ndims, const int *dims, int64_t correction,
+                  bool keepdim);
+ag_tensor *ag_std(ag_tape *t, ag_tensor *x, int ndims, const int *dims, int64_t correction,
+                  bool keepdim);
+
+/* torch.softmax(x, dim), torch.log_softmax(x, dim): max-subtracted, so
+ * inputs of +-1000 stay finite; a slice holding NaN or +inf, or all -inf,
+ * gives NaN as in PyTorch. A 0-dim x accepts dim 0 or -1. */
+ag_tensor *ag_softmax(ag_tape *t, ag_tensor *x, int dim);
+ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim);
+/* torch.logsumexp(x, dims, keepdim): log(sum(exp(x))) without overflow; an
+ * all -inf (or empty) slice gives -inf, one with +inf gives inf. */
+ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
+
 /* ---- matrix products ----------------------------------------------------- */
 
 /* torch.matmul(a, b): 1-D @ 1-D is the dot product (0-dim result); 2-D @ 2-D

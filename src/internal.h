@@ -207,8 +207,29 @@ bool agi_shape_select(ag_tape *t, const char *fn, struct agi_call *c);
 bool agi_shape_index_select(ag_tape *t, const char *fn, struct agi_call *c);
 bool agi_shape_gather(ag_tape *t, const char *fn, struct agi_call *c);
 
-/* reductions and softmax (ops_reduce.c) */
-#define AGI_OPS_REDUCE(X)
+/* reductions and softmax (ops_reduce.c): dims lists as bitmasks in ip[0],
+ * keepdim in ip[1], var/std's correction in ip[2]; see the file's header */
+struct agi_call;
+bool agi_shape_reduce(ag_tape *t, const char *fn, struct agi_call *c);      /* sum, mean, logsumexp */
+bool agi_shape_extreme_dim(ag_tape *t, const char *fn, struct agi_call *c); /* max, min over a dim */
+bool agi_shape_extreme_all(ag_tape *t, const char *fn, struct agi_call *c); /* max_all, min_all */
+bool agi_shape_amax(ag_tape *t, const char *fn, struct agi_call *c);        /* amax, amin */
+bool agi_shape_var(ag_tape *t, const char *fn, struct agi_call *c);         /* var, std */
+bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* softmax, log_softmax */
+#define AGI_OPS_REDUCE(X)                                                                         \
+    X(SUM,         "sum",         "SumBackward0",        1, agi_shape_reduce,      sum_fwd,         sum_bwd,         AGI_DOM_NONE) \
+    X(MEAN,        "mean",        "MeanBackward0",       1, agi_shape_reduce,      mean_fwd,        mean_bwd,        AGI_DOM_NONE) \
+    X(MAX,         "max",         "MaxBackward0",        1, agi_shape_extreme_dim, max_fwd,         max_bwd,         AGI_DOM_NONE) \
+    X(MIN,         "min",         "MinBackward0",        1, agi_shape_extreme_dim, min_fwd,         min_bwd,         AGI_DOM_NONE) \
+    X(MAX_ALL,     "max_all",     "MaxBackward1",        1, agi_shape_extreme_all, max_all_fwd,     max_all_bwd,     AGI_DOM_NONE) \
+    X(MIN_ALL,     "min_all",     "MinBackward1",        1, agi_shape_extreme_all, min_all_fwd,     min_all_bwd,     AGI_DOM_NONE) \
+    X(AMAX,        "amax",        "AmaxBackward0",       1, agi_shape_amax,        amax_fwd,        amax_bwd,        AGI_DOM_NONE) \
+    X(AMIN,        "amin",        "AminBackward0",       1, agi_shape_amax,        amin_fwd,        amin_bwd,        AGI_DOM_NONE) \
+    X(VAR,         "var",         "VarBackward0",        1, agi_shape_var,         var_fwd,         var_bwd,         AGI_DOM_NONE) \
+    X(STD,         "std",         "StdBackward0",        1, agi_shape_var,         std_fwd,         std_bwd,         AGI_DOM_NONE) \
+    X(LOGSUMEXP,   "logsumexp",   "LogsumexpBackward0",  1, agi_shape_reduce,      lse_fwd,         lse_bwd,         AGI_DOM_NONE) \
+    X(SOFTMAX,     "softmax",     "SoftmaxBackward0",    1, agi_shape_softmax,     softmax_fwd,     softmax_bwd,     AGI_DOM_NONE) \
+    X(LOG_SOFTMAX, "log_softmax", "LogSoftmaxBackward0", 1, agi_shape_softmax,     log_softmax_fwd, log_softmax_bwd, AGI_DOM_NONE)
 
 /* matmul (ops_linalg.c) */
 #define AGI_OPS_LINALG(X)                                                                         \
