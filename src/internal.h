@@ -168,8 +168,8 @@ void agi_leaf_grad_drop(ag_tensor *x);
     X(LEAKY_RELU,  "leaky_relu",  "LeakyReluBackward0", 1, agi_shape_same,  lrelu_fwd,   lrelu_bwd,   AGI_DOM_REAL) \
     X(GELU,        "gelu",        "GeluBackward0",      1, agi_shape_same,  gelu_fwd,    gelu_bwd,    AGI_DOM_REAL) \
     X(CLAMP,       "clamp",       "ClampBackward1",     1, agi_shape_same,  clamp_fwd,   clamp_bwd,   AGI_DOM_NONE) \
-    X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, max_fwd,     max_bwd,     AGI_DOM_NONE) \
-    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, min_fwd,     min_bwd,     AGI_DOM_NONE)
+    X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, maximum_fwd, maximum_bwd,    AGI_DOM_NONE) \
+    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE)
 
 /* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
 #define AGI_OPS_SHAPE(X)                                                                                                  \

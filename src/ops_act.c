@@ -173,24 +173,24 @@ void agi_clamp_bwd(const ag_tensor *out, const float *dout, float *const *din)
 /* ---- maximum, minimum: elementwise, broadcasting; NaN wins ---- */
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_MAXIMUM, a, b); }
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_MINIMUM, a, b); }
-void agi_max_fwd(ag_tensor *out)
+void agi_maximum_fwd(ag_tensor *out)
 {
     BINARY_FORWARD(out, isnan(a) ? a : isnan(b) ? b : a > b ? a : b);
 }
-void agi_min_fwd(ag_tensor *out)
+void agi_minimum_fwd(ag_tensor *out)
 {
     BINARY_FORWARD(out, isnan(a) ? a : isnan(b) ? b : a < b ? a : b);
 }
 /* maximum: da = a == b ? g / 2 : a < b ? 0 : g,  db = a == b ? g / 2 : a > b ? 0 : g
  * (ties split the gradient; with a NaN operand both get g, as in PyTorch) */
-void agi_max_bwd(const ag_tensor *out, const float *dout, float *const *din)
+void agi_maximum_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
     BINARY_BACKWARD(out, dout, din,
                     a == b ? g / 2.0f : a < b ? 0.0f : g,
                     a == b ? g / 2.0f : a > b ? 0.0f : g);
 }
 /* minimum: da = a == b ? g / 2 : a > b ? 0 : g,  db = a == b ? g / 2 : a < b ? 0 : g */
-void agi_min_bwd(const ag_tensor *out, const float *dout, float *const *din)
+void agi_minimum_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
     BINARY_BACKWARD(out, dout, din,
                     a == b ? g / 2.0f : a > b ? 0.0f : g,

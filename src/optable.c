@@ -8,9 +8,32 @@ const agi_op_def agi_ops[AGI_OP_COUNT] = {
 #undef AGI_ROW
 };
 
+/* PyTorch names some backward nodes after the overload or kernel that ran:
+ * sum(x) is SumBackward0 but sum(x, dims) SumBackward1; matmul is Dot, Mv,
+ * Mm or a batched UnsafeView. */
 const char *agi_grad_fn(const ag_tensor *x)
 {
-    if (x->op == AGI_OP_CROSS_ENTROPY || x->op == AGI_OP_CROSS_ENTROPY_PROB)
+    switch (x->op) {
+    case AGI_OP_CROSS_ENTROPY:
+    case AGI_OP_CROSS_ENTROPY_PROB:
         return agi_ce_grad_fn(x);
-    return agi_ops[x->op].grad_fn;
+    case AGI_OP_SUM:
+        return x->ip[3] > 0 ? "SumBackward1" : "SumBackward0";
+    case AGI_OP_MEAN:
+        return x->ip[3] > 0 ? "MeanBackward1" : "MeanBackward0";
+    case AGI_OP_MATMUL: {
+        const int na = x->in[0]->ndim, nb = x->in[1]->ndim;
+        if (na == 1 && nb == 1)
+            return "DotBackward0";
+        if (na == 2 && nb == 1)
+            return "MvBackward0";
+        if (na == 1 && nb == 2)
+            return "SqueezeBackward3";
+        if (na == 2 && nb == 2)
+            return "MmBackward0";
+        return "UnsafeViewBackward0";
+    }
+    default:
+        return agi_ops[x->op].grad_fn;
+    }
 }

@@ -541,6 +541,56 @@ static void test_locale_independent(void **state)
         skip();
 }
 
+/* grad_fn names that depend on how the op ran, as PyTorch 1.13 prints them
+ * (each checked there: e.g. (torch.ones(2,3, requires_grad=True) @
+ * torch.ones(3)).grad_fn is MvBackward0). */
+static void expect_grad_fn(const ag_tensor *x, const char *name)
+{
+    char buf[512], want[64];
+    assert_true(ag_snprint(buf, sizeof buf, x) > 0);
+    snprintf(want, sizeof want, "grad_fn=<%s>)", name);
+    assert_contains(buf, want);
+}
+
+static void test_grad_fn_variants(void **state)
+{
+    (void)state;
+    const int64_t s3[1] = { 3 }, s23[2] = { 2, 3 }, s34[2] = { 3, 4 }, s523[3] = { 5, 2, 3 };
+    const int64_t s234[3] = { 2, 3, 4 };
+    ag_tape *t = ag_tape_new();
+    ag_tensor *a = ag_ones(1, s3, true), *m = ag_ones(2, s23, true), *n = ag_ones(2, s34, true);
+    ag_tensor *b = ag_ones(3, s523, true), *k = ag_ones(3, s234, true);
+    const int d0 = 0;
+    const int64_t tg[8] = { 0, 1, 2, 0, 1, 2, 0, 1 };
+    expect_grad_fn(ag_matmul(t, a, a), "DotBackward0");
+    expect_grad_fn(ag_matmul(t, m, a), "MvBackward0");
+    expect_grad_fn(ag_matmul(t, a, n), "SqueezeBackward3");
+    expect_grad_fn(ag_matmul(t, m, n), "MmBackward0");
+    expect_grad_fn(ag_matmul(t, b, n), "UnsafeViewBackward0");
+    expect_grad_fn(ag_sum(t, m, 0, NULL, false), "SumBackward0");
+    expect_grad_fn(ag_sum(t, m, 1, &d0, false), "SumBackward1");
+    expect_grad_fn(ag_mean(t, m, 0, NULL, false), "MeanBackward0");
+    expect_grad_fn(ag_mean(t, m, 1, &d0, false), "MeanBackward1");
+    ag_ce_opts o = ag_ce_defaults();
+    expect_grad_fn(ag_cross_entropy(t, m, tg, &o), "NllLossBackward0");
+    expect_grad_fn(ag_cross_entropy(t, k, tg, &o), "NllLoss2DBackward0");
+    o.reduction = AG_REDUCTION_NONE;
+    expect_grad_fn(ag_cross_entropy(t, k, tg, &o), "ViewBackward0");
+    o.label_smoothing = 0.1f;
+    expect_grad_fn(ag_cross_entropy(t, m, tg, &o), "AddBackward0");
+    expect_grad_fn(ag_cross_entropy_prob(t, m, m, &o), "NegBackward0");
+    o.reduction = AG_REDUCTION_MEAN;
+    expect_grad_fn(ag_cross_entropy_prob(t, m, m, &o), "DivBackward1");
+    expect_grad_fn(ag_mse_loss(t, m, m, AG_REDUCTION_MEAN), "MseLossBackward0");
+    assert_int_equal(ag_tape_status(t), AG_OK);
+    ag_tape_free(t);
+    ag_tensor_free(a);
+    ag_tensor_free(m);
+    ag_tensor_free(n);
+    ag_tensor_free(b);
+    ag_tensor_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -552,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_null_and_bad_arguments),
         cmocka_unit_test(test_tutorial_grads),
         cmocka_unit_test(test_locale_independent),
+        cmocka_unit_test(test_grad_fn_variants),
     };
     return cmocka_run_group_tests(tests, NULL, ref_teardown);
 }
