@@ -8,6 +8,16 @@
  *   reverse creation order and accumulates gradients into the leaf tensors that
  *   asked for them (requires_grad), exactly as `loss.backward()` does.
  *
+ * CONTENTS (in this order below)
+ *
+ *   status and errors, the allocator, tapes, tensors (leaves) and accessors;
+ *   ops: arithmetic and elementwise math, activations, shapes and indexing,
+ *   reductions and softmax, matmul; losses (mse_loss, cross_entropy); the
+ *   random generator; nn.Linear; optimizers (SGD, Adam, AdamW); backward;
+ *   ag_gradcheck; printing in PyTorch's format. Each op is named after its
+ *   PyTorch counterpart (ag_log_softmax is torch.log_softmax) and follows its
+ *   semantics: broadcasting, negative dims, NaN/inf, gradients at kinks.
+ *
  * EXAMPLE  (built and run by the test suite, so it cannot go stale)
  *
  * @example-begin
