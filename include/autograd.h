@@ -497,6 +497,16 @@ ag_status ag_backward(ag_tape *t, ag_tensor *root);
  * gradient of the output given by seed (same shape as root). */
 ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed);
 
+/* ---- threads ------------------------------------------------------------- */
+
+/* The number of threads large kernels (matmul) use, this caller included:
+ * 1 (the default) to 64. The environment variable AG_NUM_THREADS sets it at
+ * first use. Results are bit-identical for any count. Call it while no op
+ * runs on any thread. AG_ERR_ARG for a count out of range; AG_ERR_NOMEM if
+ * the system gave fewer threads (then that many are used). */
+ag_status ag_set_num_threads(int n);
+int ag_num_threads(void);
+
 /* ---- gradient checking ---------------------------------------------------- */
 
 /* A function of n input tensors, recorded on t; ud is the caller's. */

@@ -309,6 +309,62 @@ static void gemm_blocked(kernel_fn kernel, bool ta, bool tb, int64_t m, int64_t 
     }
 }
 
+/* ---- threads ----
+ * A large product is cut into tiles of C: blocks of NC columns times chunks
+ * of rows (a multiple of MR), one task each, with its own packing buffers.
+ * A tile starts on the same MR-row and NR-column boundaries as in the serial
+ * loop and every element sums its K blocks in the same order, so the result
+ * is bit-identical for any thread count and any cut. */
+
+#define PARALLEL_MIN 1000000   /* m * n * k below this: one thread (the hand-off costs ~10 us) */
+
+typedef struct gemm_job {
+    kernel_fn kernel;
+    bool ta, tb, accumulate;
+    int64_t m, n, k, lda, ldb, ldc;
+    const float *a, *b;
+    float *c;
+    int64_t rows;              /* rows per task, a multiple of MR */
+    int64_t ncb;               /* column blocks */
+} gemm_job;
+
+static void gemm_task(void *ctx, int t)
+{
+    const gemm_job *g = ctx;
+    const int64_t i0 = (t / g->ncb) * g->rows, j0 = (t % g->ncb) * NC;
+    const int64_t mi = g->m - i0 < g->rows ? g->m - i0 : g->rows;
+    const int64_t nj = g->n - j0 < NC ? g->n - j0 : NC;
+    if (mi <= 0)
+        return;
+    gemm_blocked(g->kernel, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
+                 g->b + (g->tb ? j0 * g->ldb : j0), g->ldb, g->c + i0 * g->ldc + j0, g->ldc,
+                 g->accumulate);
+}
+
+static void gemm_parallel(kernel_fn kernel, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                          const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                          int64_t ldc, bool accumulate)
+{
+    const int nt = ag_num_threads();
+    if (nt <= 1 || (double)m * (double)n * (double)k < PARALLEL_MIN) {
+        gemm_blocked(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        return;
+    }
+    gemm_job g = { kernel, ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b, c, 0, 0 };
+    g.ncb = (n + NC - 1) / NC;
+    /* about four tasks per thread, so static round-robin balances */
+    int64_t nrb = (4 * nt + g.ncb - 1) / g.ncb;
+    const int64_t slivers = (m + MR - 1) / MR;
+    nrb = nrb < 1 ? 1 : nrb > slivers ? slivers : nrb;
+    g.rows = ((slivers + nrb - 1) / nrb) * MR;
+    nrb = (m + g.rows - 1) / g.rows;
+    if (nrb * g.ncb > INT32_MAX) {
+        gemm_blocked(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        return;
+    }
+    agi_parallel_for((int)(nrb * g.ncb), gemm_task, &g);
+}
+
 bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                     int64_t ldc, bool accumulate)
@@ -360,7 +416,7 @@ bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     if (impl == AGI_GEMM_UNBLOCKED || (impl == AGI_GEMM_AUTO && thin))
         gemm_unblocked(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     else
-        gemm_blocked(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        gemm_parallel(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     return true;
 }
 

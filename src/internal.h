@@ -115,6 +115,14 @@ bool agi_leaf_grad(ag_tensor *x);
 /* Frees a grad made by agi_leaf_grad and sets x.grad to NULL. */
 void agi_leaf_grad_drop(ag_tensor *x);
 
+/* ---- threads (pool.c) ----
+ * Runs fn(ctx, 0..ntasks-1), spread over the pool's threads (task i on
+ * thread i % n, the caller being thread 0); returns when all are done. The
+ * tasks must be independent; to keep results bit-identical for any thread
+ * count, each output element must be computed by one task in a fixed order. */
+typedef void (*agi_task_fn)(void *ctx, int task);
+void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx);
+
 /* ---- the op table --------------------------------------------------------------
  * One row per op, in one list (AGI_OPS, made of one sub-list per op family
  * so families can grow apart), expanded into the enum and the table.

@@ -1,0 +1,180 @@
+/* pool.c - the worker threads (C11 <threads.h>) that large kernels split
+ * their work over, and the thread count the user sets.
+ *
+ * One process-wide pool: the thread count is what the caller set with
+ * ag_set_num_threads(), or the AG_NUM_THREADS environment variable read once
+ * on first use, else 1 (no workers). A parallel loop hands its tasks out
+ * statically (task i to thread i % n, the caller being thread 0), so which
+ * thread computes what never depends on timing, and kernels split work so
+ * that each output element is computed by one task in a fixed order: results
+ * are bit-identical for any thread count. One loop runs on the pool at a
+ * time; a loop started while another runs (from another thread) simply runs
+ * on its caller's thread alone. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <threads.h>
+
+#define MAX_THREADS 64
+
+static struct {
+    once_flag once;
+    mtx_t busy;                /* held by the thread running a loop on the pool */
+    mtx_t m;                   /* guards everything below */
+    cnd_t work, done;
+    int nthreads;              /* including the caller: nthreads - 1 workers */
+    thrd_t th[MAX_THREADS];
+    uint64_t generation;       /* bumped for every loop and for shutdown */
+    bool quit;
+    int pending;               /* workers still running the current loop */
+    agi_task_fn fn;
+    void *ctx;
+    int ntasks;
+    bool ok;                   /* mutexes and condition variables were made */
+} P = { .once = ONCE_FLAG_INIT };
+
+typedef struct worker_arg {
+    int id;
+    uint64_t generation;       /* P.generation when the worker was made */
+} worker_arg;
+
+static worker_arg ids[MAX_THREADS];
+
+static int worker(void *arg)
+{
+    const int id = ((worker_arg *)arg)->id;
+    mtx_lock(&P.m);
+    /* not P.generation now: a loop may have been posted before this thread
+     * first ran, and it must take part in it */
+    uint64_t seen = ((worker_arg *)arg)->generation;
+    for (;;) {
+        while (P.generation == seen && !P.quit)
+            cnd_wait(&P.work, &P.m);
+        if (P.quit)
+            break;
+        seen = P.generation;
+        const agi_task_fn fn = P.fn;
+        void *ctx = P.ctx;
+        const int ntasks = P.ntasks, n = P.nthreads;
+        mtx_unlock(&P.m);
+        for (int t = id; t < ntasks; t += n)
+            fn(ctx, t);
+        mtx_lock(&P.m);
+        if (--P.pending == 0)
+            cnd_signal(&P.done);
+    }
+    mtx_unlock(&P.m);
+    return 0;
+}
+
+/* Stops the workers (the caller holds P.busy). */
+static void stop_workers(void)
+{
+    mtx_lock(&P.m);
+    P.quit = true;
+    cnd_broadcast(&P.work);
+    mtx_unlock(&P.m);
+    for (int i = 1; i < P.nthreads; i++)
+        thrd_join(P.th[i], NULL);
+    mtx_lock(&P.m);
+    P.quit = false;
+    P.nthreads = 1;
+    mtx_unlock(&P.m);
+}
+
+/* Starts n - 1 workers (the caller holds P.busy); fewer if the system
+ * refuses threads. Returns the count reached, the caller included. */
+static int start_workers(int n)
+{
+    for (int i = 1; i < n; i++) {
+        ids[i].id = i;
+        mtx_lock(&P.m);
+        ids[i].generation = P.generation;
+        if (thrd_create(&P.th[i], worker, &ids[i]) != thrd_success) {
+            mtx_unlock(&P.m);
+            break;
+        }
+        P.nthreads = i + 1;
+        mtx_unlock(&P.m);
+    }
+    return P.nthreads;
+}
+
+static void init(void)
+{
+    P.nthreads = 1;
+    P.ok = mtx_init(&P.busy, mtx_plain) == thrd_success &&
+           mtx_init(&P.m, mtx_plain) == thrd_success &&
+           cnd_init(&P.work) == thrd_success && cnd_init(&P.done) == thrd_success;
+    const char *env = getenv("AG_NUM_THREADS");
+    if (P.ok && env) {
+        const long n = strtol(env, NULL, 10);
+        if (n > 1)
+            start_workers(n < MAX_THREADS ? (int)n : MAX_THREADS);
+    }
+}
+
+ag_status ag_set_num_threads(int n)
+{
+    call_once(&P.once, init);
+    if (n < 1 || n > MAX_THREADS) {
+        agi_fail_last("ag_set_num_threads: %d threads is not in [1, %d]", n, MAX_THREADS);
+        return AG_ERR_ARG;
+    }
+    if (!P.ok) {
+        agi_fail_last("ag_set_num_threads: the C library cannot make threads");
+        return n == 1 ? AG_OK : AG_ERR_NOMEM;
+    }
+    mtx_lock(&P.busy);
+    if (n != P.nthreads) {
+        stop_workers();
+        start_workers(n);
+    }
+    const int got = P.nthreads;
+    mtx_unlock(&P.busy);
+    if (got != n) {
+        agi_fail_last("ag_set_num_threads: only %d of %d threads could be started", got, n);
+        return AG_ERR_NOMEM;
+    }
+    return AG_OK;
+}
+
+int ag_num_threads(void)
+{
+    call_once(&P.once, init);
+    if (!P.ok)
+        return 1;
+    mtx_lock(&P.m);
+    const int n = P.nthreads;
+    mtx_unlock(&P.m);
+    return n;
+}
+
+void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx)
+{
+    call_once(&P.once, init);
+    if (ntasks > 1 && P.ok && P.nthreads > 1 && mtx_trylock(&P.busy) == thrd_success) {
+        const int n = P.nthreads;
+        if (n > 1) {
+            mtx_lock(&P.m);
+            P.fn = fn;
+            P.ctx = ctx;
+            P.ntasks = ntasks;
+            P.pending = n - 1;
+            P.generation++;
+            cnd_broadcast(&P.work);
+            mtx_unlock(&P.m);
+            for (int t = 0; t < ntasks; t += n)
+                fn(ctx, t);
+            mtx_lock(&P.m);
+            while (P.pending > 0)
+                cnd_wait(&P.done, &P.m);
+            mtx_unlock(&P.m);
+            mtx_unlock(&P.busy);
+            return;
+        }
+        mtx_unlock(&P.busy);
+    }
+    for (int t = 0; t < ntasks; t++)
+        fn(ctx, t);
+}
