@@ -56,30 +56,33 @@ enum {
     AGI_IS_GRAD = 1u << 5      /* x.grad of a leaf: freed with its leaf, never alone */
 };
 
+/* The fields the backward walk reads for every node and its inputs come
+ * first, in the header's first 64 bytes (one cache line: tape tensors start
+ * on one); the rest follows. */
 struct ag_tensor {
+    /* hot: the walk */
+    unsigned flags;
+    int op;                    /* index in the op table; -1 for leaves */
+    int nin;                   /* number of inputs */
+    ag_tensor **in;            /* in_buf, or an arena array for more inputs */
+    ag_tensor *in_buf[AGI_INLINE_INPUTS];
+    ag_tensor *prev;           /* previous recorded op: the tape's list */
+    uint64_t mark;             /* backward scratch below is valid while mark == tape->epoch */
+    float *gbuf;               /* d(root)/d(this), numel floats */
+
     float *data;
-    int64_t shape[AG_MAX_DIMS];
     int64_t numel;
     int ndim;
-    unsigned flags;
+    int64_t shape[AG_MAX_DIMS];
     ag_tape *tape;             /* owning tape; NULL for caller-owned leaves */
     ag_tensor *grad;           /* x.grad (see ag_grad) */
     agi_alloc alloc;           /* heap leaves: how to free them */
 
-    /* the recording (non-leaves only) */
-    int op;                    /* index in the op table */
-    int nin;                   /* number of inputs */
-    ag_tensor **in;            /* in_buf, or an arena array for more inputs */
-    ag_tensor *in_buf[AGI_INLINE_INPUTS];
+    /* the rest of the recording (non-leaves only) */
     float param[AGI_MAX_PARAMS];
     int64_t ip[AGI_MAX_IPARAMS];
     void *aux;                 /* op-specific data copied to the arena (index lists) */
     void *save;                /* scratch the forward keeps for the backward */
-    ag_tensor *prev;           /* previous recorded op: the tape's list */
-
-    /* backward scratch, valid while mark == tape->epoch */
-    uint64_t mark;
-    float *gbuf;               /* d(root)/d(this), numel floats */
     float **dinv;              /* din array of an op with > AGI_INLINE_INPUTS inputs */
 };
 
@@ -87,6 +90,7 @@ struct ag_tape {
     agi_arena arena;
     ag_tensor *last;           /* most recent recorded op */
     uint64_t epoch;            /* bumped by every backward pass */
+    uint64_t new_grads;        /* grads the running backward created (pass 1) */
     ag_status status;
     bool grad_enabled;
     char msg[256];

@@ -68,21 +68,27 @@ void *agi_fail(ag_tape *t, ag_status s, const char *fmt, ...)
 /* ---- recording ---- */
 
 /* Checks that x may be used on t: not NULL, not from another tape. */
+static const char *input_name(char *buf, size_t size, int k, int n)
+{
+    if (n == 1)
+        snprintf(buf, size, "input");
+    else if (n == 2)
+        snprintf(buf, size, "%s input", k == 0 ? "first" : "second");
+    else
+        snprintf(buf, size, "input %d", k);
+    return buf;
+}
+
 static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
 {
-    char which[32];
-    if (n == 1)
-        snprintf(which, sizeof which, "input");
-    else if (n == 2)
-        snprintf(which, sizeof which, "%s input", k == 0 ? "first" : "second");
-    else
-        snprintf(which, sizeof which, "input %d", k);
+    char which[32];            /* named only on error: no printf on the record path */
     if (!x) {
-        agi_fail(t, AG_ERR_ARG, "%s: %s is NULL", fn, which);
+        agi_fail(t, AG_ERR_ARG, "%s: %s is NULL", fn, input_name(which, sizeof which, k, n));
         return false;
     }
     if (x->tape && x->tape != t) {
-        agi_fail(t, AG_ERR_TAPE, "%s: %s was recorded on another tape", fn, which);
+        agi_fail(t, AG_ERR_TAPE, "%s: %s was recorded on another tape", fn,
+                 input_name(which, sizeof which, k, n));
         return false;
     }
     return true;
@@ -204,6 +210,7 @@ static bool prepare(ag_tape *t, ag_tensor *x)
         if (!agi_leaf_grad(x))
             return false;
         x->flags |= AGI_NEW_GRAD;   /* so a failure can drop it again */
+        t->new_grads++;
         return true;
     }
     if (x->mark == t->epoch)
@@ -247,6 +254,7 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
         return t->status;
     }
     t->epoch++;
+    t->new_grads = 0;
     bool ok = prepare(t, root);
     for (ag_tensor *x = (root->flags & AGI_LEAF) ? NULL : root; ok && x; x = x->prev) {
         if (x->mark != t->epoch)
@@ -263,11 +271,13 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
                 x->grad->flags = AGI_LEAF;
                 memset(x->grad->data, 0, (size_t)x->numel * sizeof(float));
                 x->flags |= AGI_NEW_GRAD;   /* dropped again if pass 1 fails */
+                t->new_grads++;
             }
             ok = x->grad != NULL;
         }
     }
-    clear_new_grads(t, root, !ok);
+    if (t->new_grads)          /* else no walk: the steady state makes no new grads */
+        clear_new_grads(t, root, !ok);
     if (!ok) {
         t->epoch++;            /* invalidate the half-made buffers */
         agi_fail(t, AG_ERR_NOMEM, "%s: out of memory for the gradients of a root of shape %s",
