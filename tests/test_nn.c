@@ -193,7 +193,7 @@ static void run_train(char **pos, const char *label)
     if (l2)
         np += ag_linear_params(l2, ps + np);
     for (int k = 0; k < np; k++) {
-        char key[16];
+        char key[32];
         snprintf(key, sizeof key, "param %d", k);
         assert_int_equal(read_floats(next_line(pos), key, ag_data(ps[k]), MAXV), ag_numel(ps[k]));
     }
