@@ -157,7 +157,10 @@ bool ag_tape_set_grad_enabled(ag_tape *t, bool enabled);
 
 /* A new leaf of ndim dimensions (0..AG_MAX_DIMS; 0 is a scalar and shape may
  * then be NULL), copying numel floats from data, or zeros if data is NULL.
- * Returns NULL on a bad shape or allocation failure (see ag_last_error). */
+ * Returns NULL on a bad shape or allocation failure (see ag_last_error).
+ * An empty leaf may have sizes whose non-zero ones multiply past what any
+ * tensor can hold, e.g. (0, 2^62, 2^62), as in PyTorch; ops refuse such a
+ * tensor (AG_ERR_NOMEM), and it can only be printed and freed. */
 ag_tensor *ag_tensor_new(int ndim, const int64_t *shape, const float *data, bool requires_grad);
 ag_tensor *ag_zeros(int ndim, const int64_t *shape, bool requires_grad);
 ag_tensor *ag_ones(int ndim, const int64_t *shape, bool requires_grad);
@@ -165,8 +168,9 @@ ag_tensor *ag_full(int ndim, const int64_t *shape, float value, bool requires_gr
 /* A 0-dim leaf holding v: torch.tensor(v). */
 ag_tensor *ag_scalar(float v, bool requires_grad);
 
-/* Frees a leaf and its gradient. NULL, tape-owned tensors (the tape frees
- * those) and gradients (their leaf frees them) are ignored. */
+/* Frees a leaf and its gradient (and the gradient's own, if it was made to
+ * require grad). NULL, tape-owned tensors (the tape frees those) and
+ * gradients (their leaf frees them) are ignored. */
 void ag_tensor_free(ag_tensor *x);
 
 /* ---- accessors (all accept NULL) ------------------------------------------ */
@@ -416,10 +420,12 @@ typedef struct ag_rng {
     uint64_t s[4];
 } ag_rng;
 void ag_rng_seed(ag_rng *r, uint64_t seed);
-uint64_t ag_rng_next(ag_rng *r);                        /* 64 random bits */
-float ag_rng_uniform(ag_rng *r, float lo, float hi);    /* in [lo, hi) */
-float ag_rng_normal(ag_rng *r);                         /* mean 0, std 1 */
-/* Fill x's elements (torch.nn.init.uniform_ / normal_). AG_ERR_ARG for NULL. */
+uint64_t ag_rng_next(ag_rng *r);                        /* 64 random bits (0 for NULL) */
+float ag_rng_uniform(ag_rng *r, float lo, float hi);    /* in [lo, hi) (NaN for NULL) */
+float ag_rng_normal(ag_rng *r);                         /* mean 0, std 1 (NaN for NULL) */
+/* Fill x's elements (torch.nn.init.uniform_ / normal_). AG_ERR_ARG for NULL,
+ * and, as PyTorch, for bounds that are not finite, lo > hi or hi - lo that
+ * overflows (uniform), and std < 0 or NaN (normal); x is then unchanged. */
 ag_status ag_fill_uniform(ag_tensor *x, ag_rng *r, float lo, float hi);
 ag_status ag_fill_normal(ag_tensor *x, ag_rng *r, float mean, float std);
 
@@ -547,7 +553,8 @@ ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
 int ag_print(const ag_tensor *x);
 int ag_fprint(FILE *f, const ag_tensor *x);
 /* As ag_print without the newline, into buf like snprintf: returns the length
- * the full text needs (excluding the NUL), or -1 on error. */
+ * the full text needs (excluding the NUL), or -1 on error. A NULL buf only
+ * measures, whatever size says. */
 int ag_snprint(char *buf, size_t size, const ag_tensor *x);
 
 #ifdef __cplusplus

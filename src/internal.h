@@ -106,6 +106,11 @@ const char *agi_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 /* numel of a shape, false if a size is negative or the product overflows the
  * byte count of a float array. */
 bool agi_numel(int ndim, const int64_t *shape, int64_t *numel);
+/* Whether the product of the non-zero sizes stays within agi_numel's limit.
+ * An empty leaf may have sizes such as (0, 2^62, 2^62) (PyTorch allows it, and
+ * prints it); ops refuse them as inputs and results (agi_record,
+ * agi_tape_alloc), so kernels may multiply any of their sizes. */
+bool agi_shape_fits(int ndim, const int64_t *shape);
 
 /* A tape-owned tensor of the given shape, uninitialised data; NULL (with an
  * error on t naming fn) on failure. Without data, data is NULL (a view). */

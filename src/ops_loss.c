@@ -232,10 +232,13 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
         return agi_fail(t, AG_ERR_ARG, "%s: input is NULL", fn);
     if (!ptarget && !target)
         return agi_fail(t, AG_ERR_ARG, "%s: target is NULL", fn);
+    char s1[160], s2[160];
+    if (!agi_shape_fits(input->ndim, input->shape))   /* before multiplying its sizes */
+        return agi_fail(t, AG_ERR_NOMEM, "%s: input of shape %s is too large", fn,
+                        agi_shape_str(s1, sizeof s1, input->ndim, input->shape));
     ce_geom g = ce_geometry(input);
     if (input->ndim < 1)
         g.c = g.p = 0;
-    char s1[160], s2[160];
     if (o.weight && (o.weight->ndim != 1 || o.weight->shape[0] != g.c))
         return agi_fail(t, AG_ERR_SHAPE, "%s: weight of shape %s does not have one value per "
                         "class of input of shape %s", fn,

@@ -570,8 +570,8 @@ static void var_fwd(ag_tensor *out, bool is_std)
         const double dv = (double)xd[i] - mean[o];
         m2[o] += dv * dv;
     });
-    const int64_t dof = p.count - out->ip[2];
-    const double div = dof > 0 ? (double)dof : 0.0;
+    const double dof = (double)p.count - (double)out->ip[2];   /* no int64 overflow */
+    const double div = dof > 0.0 ? dof : 0.0;
     for (int64_t o = 0; o < no; o++) {
         const double v = m2[o] / div;
         out->data[o] = (float)(is_std ? sqrt(v) : v);
@@ -587,7 +587,7 @@ static void var_bwd(const ag_tensor *out, const float *dout, float *dx, bool is_
     const double *mean = out->save;
     rplan p;
     plan_init(&p, x, (unsigned)out->ip[0]);
-    const float k = (float)(2.0 / (double)(p.count - out->ip[2]));
+    const float k = (float)(2.0 / ((double)p.count - (double)out->ip[2]));
     RWALK(&p, i, o, {
         float g = dout[o];
         if (is_std)

@@ -31,6 +31,12 @@ const char *agi_grad_fn(const ag_tensor *x)
             return "SqueezeBackward3";
         if (na == 2 && nb == 2)
             return "MmBackward0";
+        if (na == 2) {
+            /* 2-D @ N-D: PyTorch computes (b^T @ a^T)^T, then .contiguous(),
+             * a copy unless that transpose is already contiguous */
+            const int64_t m = x->in[0]->shape[0], n = x->in[1]->shape[nb - 1];
+            return m == 1 || n == 1 || x->numel == 0 ? "TransposeBackward0" : "CloneBackward0";
+        }
         return "UnsafeViewBackward0";
     }
     default:

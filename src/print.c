@@ -296,6 +296,8 @@ static int render(out *o, const ag_tensor *x)
 
 int ag_snprint(char *buf, size_t size, const ag_tensor *x)
 {
+    if (!buf)
+        size = 0;              /* a NULL buf only measures, whatever the size */
     out o = { buf, size, 0, -1 };
     if (render(&o, x) < 0)
         return -1;

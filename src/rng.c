@@ -24,6 +24,8 @@ static uint64_t rotl(uint64_t x, int k)
 
 uint64_t ag_rng_next(ag_rng *r)
 {
+    if (!r)
+        return 0;
     uint64_t *s = r->s;
     const uint64_t out = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
@@ -38,6 +40,8 @@ uint64_t ag_rng_next(ag_rng *r)
 
 float ag_rng_uniform(ag_rng *r, float lo, float hi)
 {
+    if (!r)
+        return NAN;
     const float u = (float)(ag_rng_next(r) >> 40) * 0x1.0p-24f;   /* [0, 1), 24 bits */
     const float v = lo + (hi - lo) * u;
     return v < hi ? v : lo;    /* rounding could reach hi */
@@ -45,6 +49,8 @@ float ag_rng_uniform(ag_rng *r, float lo, float hi)
 
 float ag_rng_normal(ag_rng *r)
 {
+    if (!r)
+        return NAN;
     /* Box-Muller with u1 in (0, 1] */
     const double u1 = ((double)(ag_rng_next(r) >> 11) + 1.0) * 0x1.0p-53;
     const double u2 = (double)(ag_rng_next(r) >> 11) * 0x1.0p-53;
@@ -57,6 +63,12 @@ ag_status ag_fill_uniform(ag_tensor *x, ag_rng *r, float lo, float hi)
         agi_fail_last("ag_fill_uniform: %s is NULL", !x ? "tensor" : "generator");
         return AG_ERR_ARG;
     }
+    /* PyTorch's uniform_ checks: finite bounds, lo <= hi, hi - lo finite */
+    if (!(isfinite(lo) && isfinite(hi) && lo <= hi && isfinite(hi - lo))) {
+        agi_fail_last("ag_fill_uniform: expects a [lo, hi) range of finite floats, "
+                      "but found lo=%g, hi=%g", (double)lo, (double)hi);
+        return AG_ERR_ARG;
+    }
     for (int64_t i = 0; i < x->numel; i++)
         x->data[i] = ag_rng_uniform(r, lo, hi);
     return AG_OK;
@@ -66,6 +78,10 @@ ag_status ag_fill_normal(ag_tensor *x, ag_rng *r, float mean, float std)
 {
     if (!x || !r) {
         agi_fail_last("ag_fill_normal: %s is NULL", !x ? "tensor" : "generator");
+        return AG_ERR_ARG;
+    }
+    if (!(std >= 0.0f)) {      /* PyTorch's normal_ check (NaN fails too) */
+        agi_fail_last("ag_fill_normal: expects std >= 0, but found std %g", (double)std);
         return AG_ERR_ARG;
     }
     for (int64_t i = 0; i < x->numel; i++)

@@ -91,6 +91,13 @@ static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
                  input_name(which, sizeof which, k, n));
         return false;
     }
+    if (!agi_shape_fits(x->ndim, x->shape)) {
+        char sb[160];
+        agi_fail(t, AG_ERR_NOMEM, "%s: %s of shape %s is too large (its sizes multiply "
+                 "past the largest tensor)", fn, which,
+                 agi_shape_str(sb, sizeof sb, x->ndim, x->shape));
+        return false;
+    }
     return true;
 }
 

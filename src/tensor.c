@@ -38,6 +38,20 @@ bool agi_numel(int ndim, const int64_t *shape, int64_t *numel)
     return true;
 }
 
+bool agi_shape_fits(int ndim, const int64_t *shape)
+{
+    const int64_t limit = (int64_t)((SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX) / 8);
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0)
+            continue;
+        if (shape[i] < 0 || n > limit / shape[i])
+            return false;
+        n *= shape[i];
+    }
+    return true;
+}
+
 /* Leaves are one allocation: the struct, then 64-byte aligned data. */
 static size_t leaf_offset(void)
 {
@@ -138,8 +152,12 @@ void ag_tensor_free(ag_tensor *x)
 {
     if (!x || !(x->flags & AGI_OWN_DATA) || (x->flags & AGI_IS_GRAD))
         return;                 /* NULL, owned by a tape, or owned by its leaf */
-    if (x->grad)
-        agi_free(x->grad->alloc, x->grad, leaf_bytes(x->grad));
+    /* a grad may have a grad of its own (ag_set_requires_grad on x.grad):
+     * the whole chain belongs to x */
+    for (ag_tensor *g = x->grad, *next; g; g = next) {
+        next = g->grad;
+        agi_free(g->alloc, g, leaf_bytes(g));
+    }
     agi_free(x->alloc, x, leaf_bytes(x));
 }
 
@@ -176,7 +194,7 @@ ag_tensor *agi_tape_alloc(ag_tape *t, const char *fn, int ndim, const int64_t *s
 {
     char sb[160];
     int64_t numel;
-    if (!agi_numel(ndim, shape, &numel))
+    if (!agi_numel(ndim, shape, &numel) || !agi_shape_fits(ndim, shape))
         return agi_fail(t, AG_ERR_NOMEM, "%s: shape %s is too large", fn,
                         agi_shape_str(sb, sizeof sb, ndim, shape));
     size_t head = leaf_offset();

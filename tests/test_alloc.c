@@ -413,6 +413,35 @@ static void test_op_out_of_memory(void **state)
     tu_alloc_restore();
 }
 
+/* x.grad.requires_grad_(True): the grad gets a grad of its own, which is
+ * freed with x (the whole chain is x's). */
+static void test_grad_of_grad_freed(void **state)
+{
+    (void)state;
+    tu_alloc a;
+    tu_alloc_use(&a);
+    ag_tensor *x = ag_scalar(3.0f, true);
+    ag_tape *t = ag_tape_new();
+    assert_int_equal(ag_backward(t, ag_mul(t, x, x)), AG_OK);
+    ag_tensor *g = ag_grad(x);
+    assert_float_eq(ag_item(g), 6.0f);
+    assert_int_equal(ag_set_requires_grad(g, true), AG_OK);
+    ag_tape_reset(t);
+    assert_int_equal(ag_backward(t, ag_mul(t, g, g)), AG_OK);
+    assert_float_eq(ag_item(ag_grad(g)), 12.0f);
+    ag_set_requires_grad(ag_grad(g), true);        /* and one level deeper */
+    ag_tape_reset(t);
+    assert_int_equal(ag_backward(t, ag_mul_scalar(t, ag_grad(g), 2.0f)), AG_OK);
+    assert_float_eq(ag_item(ag_grad(ag_grad(g))), 2.0f);
+    ag_tensor_free(g);                             /* ignored: x owns it */
+    ag_tensor_free(x);
+    ag_tape_free(t);
+    assert_int_equal(a.outstanding, 0);
+    assert_int_equal(a.allocs, a.frees);
+    assert_int_equal(a.bad_frees, 0);
+    tu_alloc_restore();
+}
+
 /* Whatever a failed test left behind, the next one starts with malloc/free. */
 static int restore_allocator(void **state)
 {
@@ -427,6 +456,7 @@ int main(void)
         cmocka_unit_test_teardown(test_no_allocation_per_step, restore_allocator),
         cmocka_unit_test_teardown(test_remembers_allocator, restore_allocator),
         cmocka_unit_test_teardown(test_op_out_of_memory, restore_allocator),
+        cmocka_unit_test_teardown(test_grad_of_grad_freed, restore_allocator),
         cmocka_unit_test_teardown(test_fail_every_allocation, restore_allocator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -502,6 +502,137 @@ static void test_status_string(void **state)
             assert_string_not_equal(ag_status_string((ag_status)i), ag_status_string((ag_status)j));
 }
 
+/* ---- hostile sizes and arguments outside the ops ---- */
+
+static ag_tensor *ag_softmax_last(ag_tape *t, ag_tensor *x) { return ag_softmax(t, x, -1); }
+static ag_tensor *ag_sum_all(ag_tape *t, ag_tensor *x) { return ag_sum(t, x, 0, NULL, false); }
+
+/* Sizes whose product is 0 but whose non-zero sizes multiply past int64: a
+ * leaf may have them (PyTorch allows and prints it), but ops refuse them as
+ * inputs and results, since kernels multiply sizes. */
+static void test_empty_shape_overflow(void **state)
+{
+    (void)state;
+    const int64_t huge[3] = { (int64_t)1 << 40, 0, (int64_t)1 << 40 };
+    ag_tensor *h = ag_zeros(3, huge, true);
+    assert_non_null(h);
+    assert_int_equal(ag_numel(h), 0);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *(*const ops[])(ag_tape *, ag_tensor *) = { ag_exp, ag_neg, ag_detach,
+                                                          ag_softmax_last, ag_sum_all };
+    for (size_t k = 0; k < COUNT(ops); k++) {
+        assert_null(ops[k](t, h));
+        assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+        assert_contains(ag_tape_error(t), "input of shape (1099511627776,0,1099511627776) "
+                        "is too large");
+        ag_tape_reset(t);
+    }
+    const int64_t tg[1] = { 0 };
+    assert_null(ag_cross_entropy(t, h, tg, NULL));
+    assert_contains(ag_tape_error(t), "ag_cross_entropy: input of shape (1099511627776,0,");
+    ag_tape_reset(t);
+    assert_null(ag_cross_entropy_prob(t, h, h, NULL));
+    assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+    ag_tape_reset(t);
+    /* nor can an op make such a result */
+    const int64_t n0 = 0;
+    ag_tensor *e = ag_zeros(1, &n0, true);
+    assert_null(ag_reshape(t, e, 3, huge));
+    assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+    assert_contains(ag_tape_error(t), "ag_reshape: shape (1099511627776,0,1099511627776)");
+    ag_tape_reset(t);
+    assert_null(ag_expand(t, e, 3, huge));
+    assert_contains(ag_tape_error(t), "ag_expand");
+    ag_tape_reset(t);
+    char buf[128];
+    assert_true(ag_snprint(buf, sizeof buf, h) > 0);
+    assert_contains(buf, "size=(1099511627776, 0, 1099511627776)");
+    ag_tensor_free(h);
+    /* an empty tensor with large sizes that do fit still works everywhere */
+    const int64_t big[3] = { 0, (int64_t)1 << 20, (int64_t)1 << 20 };
+    ag_tensor *b = ag_zeros(3, big, true);
+    assert_non_null(b);
+    ag_tensor *l = ag_cross_entropy(t, b, tg, NULL);   /* no targets are read */
+    assert_non_null(l);
+    assert_true(isnan(ag_item(l)));   /* mean over no targets */
+    const int dims[2] = { 1, 2 };
+    ag_tensor *m = ag_mean(t, ag_var(t, b, 2, dims, 1, false), 0, NULL, false);
+    assert_int_equal(ag_backward(t, ag_add(t, ag_sum(t, l, 0, NULL, false), m)), AG_OK);
+    assert_int_equal(ag_numel(ag_grad(b)), 0);
+    ag_tensor_free(b);
+    ag_tensor_free(e);
+    ag_tape_free(t);
+}
+
+/* var/std with corrections at the ends of int64: N - correction in double,
+ * as PyTorch (no overflow): inf for N < correction, ~0 for a huge negative. */
+static void test_var_extreme_correction(void **state)
+{
+    (void)state;
+    const float d[3] = { 1.0f, 2.0f, 4.0f };
+    const int64_t n = 3;
+    ag_tensor *x = ag_tensor_new(1, &n, d, true);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *v = ag_var(t, x, 0, NULL, INT64_MAX, false);
+    assert_true(isinf(ag_item(v)) && ag_item(v) > 0);
+    assert_int_equal(ag_backward(t, v), AG_OK);
+    assert_true(fabsf(ag_data(ag_grad(x))[0]) < 1e-15f);   /* 2 / (3 - c) * ... */
+    ag_tape_reset(t);
+    ag_zero_grad(x);
+    ag_tensor *s = ag_std(t, x, 0, NULL, INT64_MIN, false);
+    assert_true(ag_item(s) >= 0.0f && ag_item(s) < 1e-8f);
+    assert_int_equal(ag_backward(t, s), AG_OK);
+    for (int i = 0; i < 3; i++)
+        assert_true(isfinite(ag_data(ag_grad(x))[i]));
+    ag_tensor_free(x);
+    ag_tape_free(t);
+}
+
+/* ag_snprint with a NULL buffer only measures, whatever the size given. */
+static void test_snprint_null_buf(void **state)
+{
+    (void)state;
+    ag_tensor *x = ag_scalar(2.0f, true);
+    const int n = ag_snprint(NULL, 0, x);
+    assert_int_equal(n, (int)strlen("tensor(2., requires_grad=True)"));
+    assert_int_equal(ag_snprint(NULL, 100, x), n);
+    char one[1] = { 'x' };
+    assert_int_equal(ag_snprint(one, 1, x), n);
+    assert_int_equal(one[0], '\0');
+    assert_int_equal(ag_snprint(NULL, 100, NULL), -1);
+    ag_tensor_free(x);
+}
+
+/* The generator and fills: NULL generators, and PyTorch's range checks. */
+static void test_rng_bad_args(void **state)
+{
+    (void)state;
+    assert_int_equal(ag_rng_next(NULL), 0);
+    assert_true(isnan(ag_rng_uniform(NULL, 0.0f, 1.0f)));
+    assert_true(isnan(ag_rng_normal(NULL)));
+    ag_rng_seed(NULL, 1);
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    const int64_t n = 4;
+    ag_tensor *x = ag_full(1, &n, 7.0f, false);
+    const float lohi[][2] = { { 2.0f, 1.0f }, { NAN, 1.0f }, { 0.0f, INFINITY },
+                              { -3e38f, 3e38f } };
+    for (size_t k = 0; k < COUNT(lohi); k++) {
+        assert_int_equal(ag_fill_uniform(x, &r, lohi[k][0], lohi[k][1]), AG_ERR_ARG);
+        assert_contains(ag_last_error(), "ag_fill_uniform: expects a [lo, hi) range");
+    }
+    assert_int_equal(ag_fill_normal(x, &r, 0.0f, -1.0f), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "ag_fill_normal: expects std >= 0");
+    assert_int_equal(ag_fill_normal(x, &r, 0.0f, NAN), AG_ERR_ARG);
+    for (int i = 0; i < 4; i++)
+        assert_float_eq(ag_data(x)[i], 7.0f);   /* a failed fill changes nothing */
+    assert_int_equal(ag_fill_uniform(x, &r, 1.0f, 1.0f), AG_OK);   /* as PyTorch: all lo */
+    assert_float_eq(ag_data(x)[3], 1.0f);
+    assert_int_equal(ag_fill_normal(x, &r, 5.0f, 0.0f), AG_OK);
+    assert_float_eq(ag_data(x)[0], 5.0f);
+    ag_tensor_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -516,6 +647,10 @@ int main(void)
         cmocka_unit_test(test_failed_backward_changes_nothing),
         cmocka_unit_test(test_agi_fail_first_wins),
         cmocka_unit_test(test_status_string),
+        cmocka_unit_test(test_empty_shape_overflow),
+        cmocka_unit_test(test_var_extreme_correction),
+        cmocka_unit_test(test_snprint_null_buf),
+        cmocka_unit_test(test_rng_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

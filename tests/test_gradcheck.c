@@ -516,6 +516,15 @@ static ag_tensor *f_null(ag_tape *t, ag_tensor *const *in, void *ud)
     return NULL;
 }
 
+/* An output whose shape depends on the input's value: (1) at the point
+ * checked, (1000) once x0 + eps passes 1. */
+static ag_tensor *f_grows(ag_tape *t, ag_tensor *const *in, void *ud)
+{
+    (void)ud;
+    const int64_t one = 1, n = ag_data(in[0])[0] > 1.0f ? 1000 : 1;
+    return ag_expand(t, ag_reshape(t, in[0], 1, &one), 1, &n);
+}
+
 static ag_tensor *f_bad_shape(ag_tape *t, ag_tensor *const *in, void *ud)
 {
     (void)ud;
@@ -568,6 +577,12 @@ static void test_public_gradcheck(void **state)
     assert_int_equal(ag_gradcheck(f_bad_shape, NULL, 2, bad, NULL, NULL), AG_ERR_SHAPE);
     assert_contains(ag_last_error(), "ag_add: shapes (3) and (4) cannot be broadcast");
     ag_tensor_free(bad[1]);
+    /* an output that changes shape is reported before it is projected (the
+     * projection reads a vector of the first output's size) */
+    ag_tensor *g = ag_scalar(0.9995f, true);
+    assert_int_equal(ag_gradcheck(f_grows, NULL, 1, &g, NULL, &rep), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "ag_gradcheck: the function's output changed shape");
+    ag_tensor_free(g);
     ag_tensor_free(x);
     ag_tensor_free(in[0]);
     ag_tensor_free(in[1]);

@@ -567,6 +567,14 @@ static void test_grad_fn_variants(void **state)
     expect_grad_fn(ag_matmul(t, a, n), "SqueezeBackward3");
     expect_grad_fn(ag_matmul(t, m, n), "MmBackward0");
     expect_grad_fn(ag_matmul(t, b, n), "UnsafeViewBackward0");
+    expect_grad_fn(ag_matmul(t, a, k), "UnsafeViewBackward0");       /* (3) @ (2,3,4) */
+    /* 2-D @ N-D is (b^T @ a^T)^T made contiguous: a clone, or the transpose
+     * when that is contiguous already ((1,3) @ (2,3,4), (2,3) @ (2,3,1)) */
+    const int64_t s13[2] = { 1, 3 }, s231[3] = { 2, 3, 1 };
+    ag_tensor *r1 = ag_ones(2, s13, true), *c1 = ag_ones(3, s231, true);
+    expect_grad_fn(ag_matmul(t, m, k), "CloneBackward0");            /* (2,3) @ (2,3,4) */
+    expect_grad_fn(ag_matmul(t, r1, k), "TransposeBackward0");
+    expect_grad_fn(ag_matmul(t, m, c1), "TransposeBackward0");
     expect_grad_fn(ag_sum(t, m, 0, NULL, false), "SumBackward0");
     expect_grad_fn(ag_sum(t, m, 1, &d0, false), "SumBackward1");
     expect_grad_fn(ag_mean(t, m, 0, NULL, false), "MeanBackward0");
@@ -589,6 +597,8 @@ static void test_grad_fn_variants(void **state)
     ag_tensor_free(n);
     ag_tensor_free(b);
     ag_tensor_free(k);
+    ag_tensor_free(r1);
+    ag_tensor_free(c1);
 }
 
 int main(void)
