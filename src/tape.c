@@ -91,10 +91,12 @@ static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
                  input_name(which, sizeof which, k, n));
         return false;
     }
-    if (!agi_shape_fits(x->ndim, x->shape)) {
+    /* a tensor with elements passed this check when it was made; only an
+     * empty one can have sizes whose product overflows */
+    if (x->numel == 0 && !agi_shape_fits(x->ndim, x->shape)) {
         char sb[160];
         agi_fail(t, AG_ERR_NOMEM, "%s: %s of shape %s is too large (its sizes multiply "
-                 "past the largest tensor)", fn, which,
+                 "past the largest tensor)", fn, input_name(which, sizeof which, k, n),
                  agi_shape_str(sb, sizeof sb, x->ndim, x->shape));
         return false;
     }

@@ -194,7 +194,7 @@ ag_tensor *agi_tape_alloc(ag_tape *t, const char *fn, int ndim, const int64_t *s
 {
     char sb[160];
     int64_t numel;
-    if (!agi_numel(ndim, shape, &numel) || !agi_shape_fits(ndim, shape))
+    if (!agi_numel(ndim, shape, &numel) || (numel == 0 && !agi_shape_fits(ndim, shape)))
         return agi_fail(t, AG_ERR_NOMEM, "%s: shape %s is too large", fn,
                         agi_shape_str(sb, sizeof sb, ndim, shape));
     size_t head = leaf_offset();
