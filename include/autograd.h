@@ -199,7 +199,8 @@ ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad);
 /* Sets x.grad to zeros, keeping its memory (x.grad.zero_()). NULL-safe. */
 void ag_zero_grad(ag_tensor *x);
 /* Asks backward to keep the gradient of a non-leaf x (x.retain_grad()).
- * A no-op for leaves and NULL. */
+ * A no-op for leaves, NULL, and (where PyTorch raises) a tensor that does
+ * not require grad. */
 void ag_retain_grad(ag_tensor *x);
 
 /* ---- ops (results owned by the tape; NULL on error, see ERRORS) -----------
@@ -263,7 +264,8 @@ ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
  * indices are errors on the tape (AG_ERR_ARG for a dim or index out of range,
  * AG_ERR_SHAPE for sizes that do not fit). Views share x's elements (writing
  * through ag_data of one changes the other, as in PyTorch); the other ops
- * copy. */
+ * copy. Where PyTorch returns x itself (flatten or squeeze that changes
+ * nothing), these record a view, so the result is always the tape's. */
 
 /* x.reshape(shape): the same elements in a shape of ndim sizes; one size may
  * be -1 (inferred), and the element count must match. A view of x. */
