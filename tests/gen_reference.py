@@ -15,8 +15,12 @@ import math
 import os
 import sys
 
-import numpy as np
-import torch
+# one BLAS thread, so matmul's last bits (and the file) do not depend on the machine's load
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 FORMAT = """\
 ops_reference.txt - reference values for libautograd's ops, computed by PyTorch.

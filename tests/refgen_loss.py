@@ -12,7 +12,11 @@ R is mean, sum or none.
 """
 
 import torch
+import warnings
+
 import torch.nn.functional as F
+
+warnings.filterwarnings("ignore", message="Using a target size")  # broadcast mse cases are deliberate
 
 
 def _weights(field):
