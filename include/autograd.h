@@ -372,6 +372,10 @@ ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bo
  * differ ("shapes (2,3) and (4,5) cannot be multiplied (3 != 4)") or batch
  * dimensions that do not broadcast. */
 ag_tensor *ag_matmul(ag_tape *t, ag_tensor *a, ag_tensor *b);
+/* torch.nn.functional.linear(x, w, b): x @ w^T + b in one op, for x of shape
+ * (..., in), w (out, in) and b (out) or NULL (no bias); the result is x's
+ * shape with the last size out. AG_ERR_SHAPE if the sizes do not fit. */
+ag_tensor *ag_affine(ag_tape *t, ag_tensor *x, ag_tensor *w, ag_tensor *b);
 
 /* ---- losses (torch.nn.functional) --------------------------------------- */
 

@@ -258,8 +258,12 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
     X(CROSS_ENTROPY,      "cross_entropy",      "NllLossBackward0",  1,  agi_ce_shape,  ce_fwd,  ce_bwd,  AGI_DOM_NONE) \
     X(CROSS_ENTROPY_PROB, "cross_entropy_prob", "CrossEntropyProbBackward", 2, agi_ce_shape, ce_fwd, ce_bwd, AGI_DOM_NONE)
 
+/* nn building blocks (ops_nn.c) */
+#define AGI_OPS_NN(X)                                                                             \
+    X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE)
+
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
-    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X)
+    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X)
 
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */

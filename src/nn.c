@@ -83,7 +83,5 @@ ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x)
                         "in the layer's %lld input features", agi_shape_str(sb, sizeof sb,
                         x->ndim, x->shape), (long long)l->in);
     }
-    /* x @ W^T + b for x of shape (..., in) */
-    ag_tensor *y = ag_matmul(t, x, ag_t(t, l->weight));
-    return l->bias ? ag_add(t, y, l->bias) : y;
+    return ag_affine(t, x, l->weight, l->bias);      /* x @ W^T + b for x of shape (..., in) */
 }

@@ -218,8 +218,7 @@ bool agi_ce_shape(ag_tape *t, const char *fn, agi_call *c)
 }
 
 /* The public entry for both variants: checks the options, packs weights and
- * targets into aux (on the stack for small problems, else a heap block freed
- * here: agi_record copies it onto the tape). */
+ * targets into aux. */
 static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_tensor *ptarget,
                             const int64_t *target, const ag_ce_opts *opts)
 {
@@ -247,14 +246,11 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
     size_t wbytes = ce_weight_bytes(o.weight != NULL, g.c);
     size_t tbytes = target ? (size_t)g.p * sizeof(int64_t) : 0;
     size_t bytes = wbytes + tbytes;
-    int64_t small[64];
-    void *aux = small;
-    agi_alloc a = agi_current_alloc();
-    if (bytes > sizeof small) {
-        aux = agi_malloc(a, bytes);
-        if (!aux)
-            return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory", fn);
-    }
+    /* staged on the tape's arena (agi_record copies it there again), so a
+     * training step allocates nothing once the arena has grown */
+    void *aux = bytes ? agi_arena_alloc(&t->arena, bytes) : NULL;
+    if (bytes && !aux)
+        return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory", fn);
     if (o.weight)
         memcpy(aux, o.weight->data, (size_t)g.c * sizeof(float));
     if (target)
@@ -264,10 +260,7 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
                    .param = { o.label_smoothing },
                    .ip = { o.reduction, o.ignore_index, o.weight != NULL, ptarget != NULL },
                    .aux = aux, .aux_size = bytes };
-    ag_tensor *out = agi_record(t, ptarget ? AGI_OP_CROSS_ENTROPY_PROB : AGI_OP_CROSS_ENTROPY, &c);
-    if (aux != small)
-        agi_free(a, aux, bytes);
-    return out;
+    return agi_record(t, ptarget ? AGI_OP_CROSS_ENTROPY_PROB : AGI_OP_CROSS_ENTROPY, &c);
 }
 
 ag_ce_opts ag_ce_defaults(void)

@@ -39,6 +39,15 @@ const char *agi_grad_fn(const ag_tensor *x)
         }
         return "UnsafeViewBackward0";
     }
+    case AGI_OP_AFFINE: {       /* F.linear: addmm, or matmul then add */
+        const bool bias = x->nin > 2;
+        const int nd = x->in[0]->ndim;
+        if (nd == 2)
+            return bias ? "AddmmBackward0" : "MmBackward0";
+        if (nd == 1)
+            return bias ? "AddBackward0" : "SqueezeBackward3";
+        return bias ? "ViewBackward0" : "UnsafeViewBackward0";
+    }
     default:
         return agi_ops[x->op].grad_fn;
     }

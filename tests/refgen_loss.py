@@ -8,6 +8,8 @@ Tokens (name:args, see gen_reference.py):
                              row-major order (reshaped to input's shape without
                              dim 1) and W a comma list of class weights or empty
   cross_entropy_prob:R:S:W   pops target, input; the same with a probability target
+  affine                     pops b, w, x; F.linear(x, w, b)
+  affine_nobias              pops w, x; F.linear(x, w)
 R is mean, sum or none.
 """
 
@@ -50,7 +52,19 @@ def ce_prob(stack, args):
                                  label_smoothing=float(ls)))
 
 
-OPS = {"mse_loss": mse, "cross_entropy": ce, "cross_entropy_prob": ce_prob}
+def affine(stack, args):
+    b = stack.pop()
+    w = stack.pop()
+    stack.append(F.linear(stack.pop(), w, b))
+
+
+def affine_nobias(stack, args):
+    w = stack.pop()
+    stack.append(F.linear(stack.pop(), w))
+
+
+OPS = {"mse_loss": mse, "cross_entropy": ce, "cross_entropy_prob": ce_prob,
+       "affine": affine, "affine_nobias": affine_nobias}
 
 REDUCTIONS = ["mean", "sum", "none"]
 
@@ -67,6 +81,28 @@ def gen(w, uniform):
         if ignore_every:
             t = [ignore if i % ignore_every == 1 else v for i, v in enumerate(t)]
         return ",".join(str(v) for v in t)
+
+    # affine (F.linear): every rank of x, with and without bias, a weight used twice
+    for xs, o in [((5, 3), 2), ((3,), 4), ((2, 4, 3), 2), ((2, 1, 3, 5), 3), ((0, 3), 2),
+                  ((7, 33), 17), ((1, 1), 1)]:
+        i = xs[-1]
+        w.case("affine x%s out %d" % (xs, o), "x w b affine",
+               [("x", uniform(xs, -2, 2)), ("w", uniform((o, i), -1, 1)),
+                ("b", uniform((o,), -1, 1))])
+        w.case("affine_nobias x%s out %d" % (xs, o), "x w affine_nobias",
+               [("x", uniform(xs, -2, 2)), ("w", uniform((o, i), -1, 1))])
+    w.case("affine of affine with one weight", "x w b affine w b affine",
+           [("x", uniform((4, 3), -1, 1)), ("w", uniform((3, 3), -1, 1)),
+            ("b", uniform((3,), -1, 1))])
+    w.case("affine then mse with the input", "x w b affine x mse_loss:mean",
+           [("x", uniform((5, 3), -1, 1)), ("w", uniform((3, 3), -1, 1)),
+            ("b", uniform((3,), -1, 1))])
+    w.error_case("affine in-size mismatch", "x w b affine",
+                 [("x", uniform((5, 3), -1, 1)), ("w", uniform((2, 4), -1, 1)),
+                  ("b", uniform((2,), -1, 1))])
+    w.error_case("affine bias of the wrong size", "x w b affine",
+                 [("x", uniform((5, 3), -1, 1)), ("w", uniform((2, 3), -1, 1)),
+                  ("b", uniform((3,), -1, 1))])
 
     # mse_loss: every reduction, same and broadcast shapes, a 0-dim pair
     for red in REDUCTIONS:

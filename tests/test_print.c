@@ -590,6 +590,14 @@ static void test_grad_fn_variants(void **state)
     o.reduction = AG_REDUCTION_MEAN;
     expect_grad_fn(ag_cross_entropy_prob(t, m, m, &o), "DivBackward1");
     expect_grad_fn(ag_mse_loss(t, m, m, AG_REDUCTION_MEAN), "MseLossBackward0");
+    /* F.linear(x, w, b) with w (2, 3): addmm for 2-D x, else matmul then add */
+    const int d1 = 1;
+    ag_tensor *bias2 = ag_sum(t, m, 1, &d1, false);        /* (2) */
+    expect_grad_fn(ag_affine(t, m, m, bias2), "AddmmBackward0");
+    expect_grad_fn(ag_affine(t, m, m, NULL), "MmBackward0");
+    expect_grad_fn(ag_affine(t, a, m, bias2), "AddBackward0");
+    expect_grad_fn(ag_affine(t, a, m, NULL), "SqueezeBackward3");
+    expect_grad_fn(ag_affine(t, k, n, NULL), "UnsafeViewBackward0");
     assert_int_equal(ag_tape_status(t), AG_OK);
     ag_tape_free(t);
     ag_tensor_free(a);
