@@ -54,9 +54,13 @@ void agi_relu_fwd(ag_tensor *out)
 /* da = out > 0 ? g : 0  (threshold_backward on the result: 0 at a == 0, g at NaN) */
 void agi_relu_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *y = out->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += y[i] <= 0.0f ? 0.0f : dout[i];
+    const float *restrict y = out->data, *restrict g = dout;
+    float *restrict d = din[0];              /* distinct buffers: lets it vectorise */
+    const int64_t n = out->numel;
+    for (int64_t i = 0; i < n; i++) {
+        const float gi = g[i];               /* loaded unconditionally: no branch, so gcc vectorises */
+        d[i] = d[i] + (y[i] <= 0.0f ? 0.0f : gi);
+    }
 }
 
 /* ---- leaky_relu: out = a > 0 ? a : a * slope ---- */
