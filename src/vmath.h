@@ -1,34 +1,38 @@
 /* vmath.h - float32 exp, log, sin, cos, sincos, tanh and sigmoid that
  * compilers vectorise: static inline, branch-free (selects, no table
  * lookups), no libm call, no float-to-int conversion of an out-of-range
- * value. A loop over an array calling them is vectorised by gcc -O3 (the
- * library's Release build) and clang -O2 with plain SSE2; the elementwise
- * kernels in ops_math.c and ops_act.c are such loops.
+ * value. A loop over an array calling them is vectorised (plain SSE2, no
+ * -march needed) by gcc -O3 (the library's Release build), gcc -O2 with
+ * -fvect-cost-model=dynamic (CMakeLists.txt adds it) and clang -O2; the
+ * elementwise kernels in ops_math.c and ops_act.c are such loops.
  *
  * Accuracy (tests/test_vmath.c sweeps the float range against libm's double
- * functions, and checks the special values):
+ * functions, and checks the special values; the figures are from a sweep of
+ * all 2^32 floats):
  *   agi_vexpf, agi_vlogf              <= 1 ulp, whole range (denormals, inf, NaN)
  *   agi_vsinf_r, agi_vcosf_r,
- *   agi_vsincosf_r                    <= 1 ulp for |x| <= AGI_VTRIG_MAX; garbage (but no
- *                                     UB, no trap) beyond it and for inf / NaN:
- *                                     callers fix those elements up with libm
- *                                     (agi_vtrig_bad says which, agi_vsinf etc. do it
- *                                     for one value)
+ *   agi_vsincosf_r                    <= 1 ulp, except for the "bad" arguments
+ *                                     (|x| > AGI_VTRIG_MAX, inf, NaN, and 64 floats
+ *                                     within 2^-22 of a multiple of pi/2), for which
+ *                                     they return garbage (no UB, no trap) and say
+ *                                     so: callers give those libm's value in a
+ *                                     second, scalar pass (agi_vsinf, agi_vcosf do
+ *                                     it for one value)
  *   agi_vtanhf, agi_vsigmoidf         <= 2 ulp, whole range
- * sigmoid is 1 / (1 + exp(-x)) as PyTorch computes it, so it is 0 where
- * exp(-x) overflows (x < -88.7), as there.
+ * sigmoid is e^x / (1 + e^x) below 0, so unlike PyTorch's 1 / (1 + exp(-x))
+ * it does not flush to 0 where exp(-x) overflows (x < -88.7).
+ *
+ * Compile with -fno-trapping-math (gcc will not if-convert a float compare
+ * otherwise; CMakeLists.txt sets it for the library). No FMA contraction is
+ * assumed (C11 mode: -ffp-contract=off), so results are the same on every
+ * x86-64 and with any vector width.
  *
  * How: exp reduces x = n ln2 + r (Cody-Waite), a degree-7 polynomial gives
  * e^r, and 2^n is applied in two exact halves so results that overflow or
  * fall into the denormals round once. log splits x = 2^e m with m in
  * [sqrt(1/2), sqrt(2)) by bit arithmetic (denormals scaled first), then a
- * polynomial in m - 1. sin and cos reduce x = j pi/2 + r in double (a
- * 33-bit head of pi/2 times j is exact for |j| < 2^20, so r is accurate to
- * ~2^-80 absolute; the closest float to a multiple of pi/2 in range is far
- * above that) and evaluate musl's double kernels for sin and cos on
- * [-pi/4, pi/4] (errors < 2^-34), so the one rounding to float dominates.
- * tanh uses an odd polynomial for |x| < 0.55 and 1 - 2 / (e^2|x| + 1)
- * above. */
+ * polynomial in m - 1. sin and cos: see below. tanh uses an odd polynomial
+ * for |x| < 0.55 and 1 - 2 / (e^2|x| + 1) above. */
 #ifndef AG_VMATH_H
 #define AG_VMATH_H
 
