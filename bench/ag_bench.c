@@ -538,6 +538,8 @@ int main(int argc, char **argv)
             only = argv[++i];
         else if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data = argv[++i];
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            ag_set_num_threads(atoi(argv[++i]));   /* the library's pool (default 1) */
         else
             cs = argv[i];
     }

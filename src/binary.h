@@ -109,4 +109,78 @@
         }                                                                         \
     } while (0)
 
+/* ---- the kernels ----
+ * BINARY_FORWARD_FN(name, EXPR) and BINARY_BACKWARD_FN(name, DA, DB) define
+ * an op's forward and backward kernels: the same-shape case (the common one)
+ * is split over the worker pool (agi_parallel_range: fixed ranges, each
+ * element written by one task, so bit-identical for any thread count); the
+ * scalar-operand cases (whose gradient is a sum) and broadcasting run the
+ * loops above on the caller's thread. */
+
+#define BINARY_FORWARD_FN(fname, EXPR)                                            \
+    static void fname##_same_(void *p_, int64_t lo_, int64_t hi_)                 \
+    {                                                                             \
+        const ag_tensor *o_ = p_;                                                 \
+        const float *pa_ = o_->in[0]->data, *pb_ = o_->in[1]->data;               \
+        float *po_ = o_->data;                                                    \
+        for (int64_t i_ = lo_; i_ < hi_; i_++) {                                  \
+            const float a = pa_[i_], b = pb_[i_];                                 \
+            po_[i_] = (EXPR);                                                     \
+        }                                                                         \
+    }                                                                             \
+    void fname(ag_tensor *out)                                                    \
+    {                                                                             \
+        if (out->in[0]->numel == out->numel && out->in[1]->numel == out->numel)   \
+            agi_parallel_range(out->numel, fname##_same_, out);                   \
+        else                                                                      \
+            BINARY_FORWARD(out, EXPR);                                            \
+    }
+
+typedef struct agi_binary_job {
+    const ag_tensor *out;
+    const float *dout;
+    float *const *din;
+} agi_binary_job;
+
+#define BINARY_BACKWARD_FN(fname, DA, DB)                                         \
+    static void fname##_same_(void *p_, int64_t lo_, int64_t hi_)                 \
+    {                                                                             \
+        const agi_binary_job *j_ = p_;                                            \
+        const float *pa_ = j_->out->in[0]->data, *pb_ = j_->out->in[1]->data;     \
+        const float *pg_ = j_->dout;                                              \
+        float *da_ = j_->din[0], *db_ = j_->din[1];                               \
+        if (da_ && db_) {                                                         \
+            for (int64_t i_ = lo_; i_ < hi_; i_++) {                              \
+                const float a = pa_[i_], b = pb_[i_], g = pg_[i_];                \
+                (void)a;                                                          \
+                (void)b;                                                          \
+                da_[i_] += (DA);                                                  \
+                db_[i_] += (DB);                                                  \
+            }                                                                     \
+        } else if (da_) {                                                         \
+            for (int64_t i_ = lo_; i_ < hi_; i_++) {                              \
+                const float a = pa_[i_], b = pb_[i_], g = pg_[i_];                \
+                (void)a;                                                          \
+                (void)b;                                                          \
+                da_[i_] += (DA);                                                  \
+            }                                                                     \
+        } else if (db_) {                                                         \
+            for (int64_t i_ = lo_; i_ < hi_; i_++) {                              \
+                const float a = pa_[i_], b = pb_[i_], g = pg_[i_];                \
+                (void)a;                                                          \
+                (void)b;                                                          \
+                db_[i_] += (DB);                                                  \
+            }                                                                     \
+        }                                                                         \
+    }                                                                             \
+    void fname(const ag_tensor *out, const float *dout, float *const *din)        \
+    {                                                                             \
+        if (out->in[0]->numel == out->numel && out->in[1]->numel == out->numel) { \
+            agi_binary_job j_ = { out, dout, din };                               \
+            agi_parallel_range(out->numel, fname##_same_, &j_);                   \
+        } else {                                                                  \
+            BINARY_BACKWARD(out, dout, din, DA, DB);                              \
+        }                                                                         \
+    }
+
 #endif /* AG_BINARY_H */

@@ -132,6 +132,16 @@ void agi_leaf_grad_drop(ag_tensor *x);
 typedef void (*agi_task_fn)(void *ctx, int task);
 void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx);
 
+/* Runs fn(ctx, lo, hi) over [0, n) in contiguous ranges: one call for
+ * [0, n) below AGI_PAR_MIN elements, else chunks of AGI_PAR_CHUNK elements
+ * (the last one shorter) on the pool. The boundaries depend on n alone, never
+ * on the thread count, so a kernel that only writes elements of its own range
+ * (each in a fixed order) gives bit-identical results for any thread count. */
+#define AGI_PAR_MIN ((int64_t)1 << 16)
+#define AGI_PAR_CHUNK ((int64_t)1 << 15)
+typedef void (*agi_range_fn)(void *ctx, int64_t lo, int64_t hi);
+void agi_parallel_range(int64_t n, agi_range_fn fn, void *ctx);
+
 /* ---- the op table --------------------------------------------------------------
  * One row per op, in one list (AGI_OPS, made of one sub-list per op family
  * so families can grow apart), expanded into the enum and the table.

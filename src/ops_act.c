@@ -8,59 +8,81 @@
  * values round alike and edge values (inf, NaN, kinks) come out the same. */
 #include "internal.h"
 #include "binary.h"
+#include "unary.h"
+#include "vmath.h"
 
 #include <math.h>
 
 /* ---- tanh: out = tanh(a) ---- */
 ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_TANH, a, 0.0f); }
-void agi_tanh_fwd(ag_tensor *out)
+static void tanh_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = tanhf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = agi_vtanhf(x[i]);
 }
+void agi_tanh_fwd(ag_tensor *out) { agi_ew_fwd(out, tanh_fwd_r); }
 /* da = g * (1 - out * out)  (tanh_backward) */
+static void tanh_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * (1.0f - y[i] * y[i]);
+}
 void agi_tanh_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *y = out->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * (1.0f - y[i] * y[i]);
+    agi_ew_bwd(out, dout, din, tanh_bwd_r);
 }
 
-/* ---- sigmoid: out = 1 / (1 + exp(-a)) ---- */
+/* ---- sigmoid: out = 1 / (1 + exp(-a)) (agi_vsigmoidf: e^a / (1 + e^a) for
+ * a < 0, so tiny results are not flushed to 0 where exp(-a) overflows) ---- */
 ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIGMOID, a, 0.0f); }
-void agi_sigmoid_fwd(ag_tensor *out)
+static void sigmoid_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = 1.0f / (1.0f + expf(-x[i]));
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = agi_vsigmoidf(x[i]);
 }
+void agi_sigmoid_fwd(ag_tensor *out) { agi_ew_fwd(out, sigmoid_fwd_r); }
 /* da = g * (1 - out) * out  (sigmoid_backward) */
+static void sigmoid_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * (1.0f - y[i]) * y[i];
+}
 void agi_sigmoid_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *y = out->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * (1.0f - y[i]) * y[i];
+    agi_ew_bwd(out, dout, din, sigmoid_bwd_r);
 }
 
 /* ---- relu: out = max(a, 0), NaN stays NaN ---- */
 ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_RELU, a, 0.0f); }
-void agi_relu_fwd(ag_tensor *out)
+static void relu_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = x[i] < 0.0f ? 0.0f : x[i];
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
+void agi_relu_fwd(ag_tensor *out) { agi_ew_fwd(out, relu_fwd_r); }
 /* da = out > 0 ? g : 0  (threshold_backward on the result: 0 at a == 0, g at NaN) */
+static void relu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++) {
+        const float gi = g[i];   /* loaded unconditionally: the loop vectorises */
+        d[i] += y[i] <= 0.0f ? 0.0f : gi;
+    }
+}
 void agi_relu_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *restrict y = out->data, *restrict g = dout;
-    float *restrict d = din[0];              /* distinct buffers: lets it vectorise */
-    const int64_t n = out->numel;
-    for (int64_t i = 0; i < n; i++) {
-        const float gi = g[i];               /* loaded unconditionally: no branch, so gcc vectorises */
-        d[i] = d[i] + (y[i] <= 0.0f ? 0.0f : gi);
-    }
+    agi_ew_bwd(out, dout, din, relu_bwd_r);
 }
 
 /* ---- leaky_relu: out = a > 0 ? a : a * slope ---- */
@@ -68,20 +90,27 @@ ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *a, float negative_slope)
 {
     return agi_unary(t, AGI_OP_LEAKY_RELU, a, negative_slope);
 }
-void agi_lrelu_fwd(ag_tensor *out)
+static void lrelu_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = x[i] > 0.0f ? x[i] : x[i] * s;
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] > 0.0f ? x[i] : x[i] * s;
 }
+void agi_lrelu_fwd(ag_tensor *out) { agi_ew_fwd(out, lrelu_fwd_r); }
 /* da = a > 0 ? g : g * slope  (slope at a == 0 and at NaN, as PyTorch's) */
+static void lrelu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += x[i] > 0.0f ? g[i] : g[i] * s;
+}
 void agi_lrelu_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += x[i] > 0.0f ? dout[i] : dout[i] * s;
+    agi_ew_bwd(out, dout, din, lrelu_bwd_r);
 }
 
 /* ---- gelu: out = a * Phi(a), exact (erf) or with the tanh approximation ---- */
@@ -97,46 +126,53 @@ ag_tensor *ag_gelu(ag_tape *t, ag_tensor *a, bool tanh_approximate)
 }
 /* erf:  out = a * 0.5 * (1 + erf(a / sqrt(2)))
  * tanh: out = 0.5 * a * (1 + tanh(inner)),  inner = sqrt(2/pi) * (a + 0.044715 a^3) */
-void agi_gelu_fwd(ag_tensor *out)
+static void gelu_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    if (out->param[0] != 0.0f) {
-        for (int64_t i = 0; i < out->numel; i++) {
+    const float *x = e->x;
+    float *y = e->y;
+    if (e->p0 != 0.0f) {
+        for (int64_t i = lo; i < hi; i++) {
             const float v = x[i], cube = v * v * v;
             const float inner = GELU_BETA * (v + GELU_KAPPA * cube);
-            out->data[i] = 0.5f * v * (1.0f + tanhf(inner));
+            y[i] = 0.5f * v * (1.0f + agi_vtanhf(inner));
         }
     } else {
-        for (int64_t i = 0; i < out->numel; i++)
-            out->data[i] = x[i] * 0.5f * (1.0f + erff(x[i] * GELU_SQRT1_2));
+        for (int64_t i = lo; i < hi; i++)
+            y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * GELU_SQRT1_2));
     }
 }
+void agi_gelu_fwd(ag_tensor *out) { agi_ew_fwd(out, gelu_fwd_r); }
 /* erf:  da = g * (cdf + a * pdf),  cdf = 0.5 (1 + erf(a / sqrt(2))),
  *                                  pdf = exp(-a^2 / 2) / sqrt(2 pi)
  * tanh: da = g * (0.5 (1 + th) + 0.5 a (1 - th^2) sqrt(2/pi) (1 + 3 * 0.044715 a^2)),
  *       th = tanh(inner)   (GeluBackward's formulas, NaN at +-inf as there) */
-void agi_gelu_bwd(const ag_tensor *out, const float *dout, float *const *din)
+static void gelu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    if (out->param[0] != 0.0f) {
-        for (int64_t i = 0; i < out->numel; i++) {
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    if (e->p0 != 0.0f) {
+        for (int64_t i = lo; i < hi; i++) {
             const float v = x[i], sq = v * v, cube = sq * v;
-            const float th = tanhf(GELU_BETA * (v + GELU_KAPPA * cube));
+            const float th = agi_vtanhf(GELU_BETA * (v + GELU_KAPPA * cube));
             const float left = 0.5f * v, right = 1.0f + th;
             const float dleft = 0.5f * right;
             const float dtanh = 1.0f - th * th;
             const float dinner = GELU_BETA * (1.0f + 3.0f * GELU_KAPPA * sq);
             const float dright = left * dtanh * dinner;
-            din[0][i] += dout[i] * (dleft + dright);
+            d[i] += g[i] * (dleft + dright);
         }
     } else {
-        for (int64_t i = 0; i < out->numel; i++) {
+        for (int64_t i = lo; i < hi; i++) {
             const float v = x[i];
             const float cdf = 0.5f * (1.0f + erff(v * GELU_SQRT1_2));
-            const float pdf = GELU_ALPHA * expf(v * v * -0.5f);
-            din[0][i] += dout[i] * (cdf + v * pdf);
+            const float pdf = GELU_ALPHA * agi_vexpf(v * v * -0.5f);
+            d[i] += g[i] * (cdf + v * pdf);
         }
     }
+}
+void agi_gelu_bwd(const ag_tensor *out, const float *dout, float *const *din)
+{
+    agi_ew_bwd(out, dout, din, gelu_bwd_r);
 }
 
 /* ---- clamp: out = min(max(a, lo), hi); NaN in a or in a bound gives NaN ---- */
@@ -158,45 +194,42 @@ static float clampf(float x, float lo, float hi)
     const float r = x < lo ? lo : x;
     return r > hi ? hi : r;
 }
-void agi_clamp_fwd(ag_tensor *out)
+static void clamp_fwd_r(const agi_ew *e, int64_t i0, int64_t i1)
 {
-    const float *x = out->in[0]->data;
-    const float lo = out->param[0], hi = out->param[1];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = clampf(x[i], lo, hi);
+    const float *x = e->x;
+    float *y = e->y;
+    const float lo = e->p0, hi = e->p1;
+    for (int64_t i = i0; i < i1; i++)
+        y[i] = clampf(x[i], lo, hi);
 }
+void agi_clamp_fwd(ag_tensor *out) { agi_ew_fwd(out, clamp_fwd_r); }
 /* da = lo <= a <= hi ? g : 0  (g at the bounds; 0 at NaN, and everywhere if lo > hi) */
+static void clamp_bwd_r(const agi_ew *e, int64_t i0, int64_t i1)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float lo = e->p0, hi = e->p1;
+    for (int64_t i = i0; i < i1; i++) {
+        const float gi = g[i];
+        d[i] += (x[i] >= lo && x[i] <= hi) ? gi : 0.0f;
+    }
+}
 void agi_clamp_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    const float lo = out->param[0], hi = out->param[1];
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += (x[i] >= lo && x[i] <= hi) ? dout[i] : 0.0f;
+    agi_ew_bwd(out, dout, din, clamp_bwd_r);
 }
 
 /* ---- maximum, minimum: elementwise, broadcasting; NaN wins ---- */
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_MAXIMUM, a, b); }
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_MINIMUM, a, b); }
-void agi_maximum_fwd(ag_tensor *out)
-{
-    BINARY_FORWARD(out, isnan(a) ? a : isnan(b) ? b : a > b ? a : b);
-}
-void agi_minimum_fwd(ag_tensor *out)
-{
-    BINARY_FORWARD(out, isnan(a) ? a : isnan(b) ? b : a < b ? a : b);
-}
+BINARY_FORWARD_FN(agi_maximum_fwd, isnan(a) ? a : isnan(b) ? b : a > b ? a : b)
+BINARY_FORWARD_FN(agi_minimum_fwd, isnan(a) ? a : isnan(b) ? b : a < b ? a : b)
 /* maximum: da = a == b ? g / 2 : a < b ? 0 : g,  db = a == b ? g / 2 : a > b ? 0 : g
  * (ties split the gradient; with a NaN operand both get g, as in PyTorch) */
-void agi_maximum_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din,
-                    a == b ? g / 2.0f : a < b ? 0.0f : g,
-                    a == b ? g / 2.0f : a > b ? 0.0f : g);
-}
+BINARY_BACKWARD_FN(agi_maximum_bwd,
+                   a == b ? g / 2.0f : a < b ? 0.0f : g,
+                   a == b ? g / 2.0f : a > b ? 0.0f : g)
 /* minimum: da = a == b ? g / 2 : a > b ? 0 : g,  db = a == b ? g / 2 : a < b ? 0 : g */
-void agi_minimum_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din,
-                    a == b ? g / 2.0f : a > b ? 0.0f : g,
-                    a == b ? g / 2.0f : a < b ? 0.0f : g);
-}
+BINARY_BACKWARD_FN(agi_minimum_bwd,
+                   a == b ? g / 2.0f : a > b ? 0.0f : g,
+                   a == b ? g / 2.0f : a < b ? 0.0f : g)

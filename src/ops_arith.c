@@ -4,122 +4,147 @@
  * da and db have the shapes of a and b (broadcast dimensions are summed). */
 #include "internal.h"
 #include "binary.h"
+#include "unary.h"
 
 /* ---- add: out = a + b ---- */
 ag_tensor *ag_add(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_ADD, a, b); }
-void agi_add_fwd(ag_tensor *out) { BINARY_FORWARD(out, a + b); }
+BINARY_FORWARD_FN(agi_add_fwd, a + b)
 /* da = g, db = g */
-void agi_add_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din, g, g);
-}
+BINARY_BACKWARD_FN(agi_add_bwd, g, g)
 
 /* ---- sub: out = a - b ---- */
 ag_tensor *ag_sub(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_SUB, a, b); }
-void agi_sub_fwd(ag_tensor *out) { BINARY_FORWARD(out, a - b); }
+BINARY_FORWARD_FN(agi_sub_fwd, a - b)
 /* da = g, db = -g */
-void agi_sub_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din, g, -g);
-}
+BINARY_BACKWARD_FN(agi_sub_bwd, g, -g)
 
 /* ---- mul: out = a * b ---- */
 ag_tensor *ag_mul(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_MUL, a, b); }
-void agi_mul_fwd(ag_tensor *out) { BINARY_FORWARD(out, a * b); }
+BINARY_FORWARD_FN(agi_mul_fwd, a * b)
 /* da = g * b, db = g * a */
-void agi_mul_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din, g * b, g * a);
-}
+BINARY_BACKWARD_FN(agi_mul_bwd, g * b, g * a)
 
 /* ---- neg: out = -a ---- */
 ag_tensor *ag_neg(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_NEG, a, 0.0f); }
-void agi_neg_fwd(ag_tensor *out)
+static void neg_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = -x[i];
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = -x[i];
 }
+void agi_neg_fwd(ag_tensor *out) { agi_ew_fwd(out, neg_fwd_r); }
 /* da = -g  (also rsub_scalar's backward) */
+static void neg_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] -= g[i];
+}
 void agi_neg_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] -= dout[i];
+    agi_ew_bwd(out, dout, din, neg_bwd_r);
 }
 
 /* ---- add_scalar: out = a + s;  sub_scalar: out = a - s ---- */
 ag_tensor *ag_add_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_ADD_SCALAR, a, s); }
 ag_tensor *ag_sub_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_SUB_SCALAR, a, s); }
-void agi_adds_fwd(ag_tensor *out)
+static void adds_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = x[i] + s;
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] + s;
 }
-void agi_subs_fwd(ag_tensor *out)
+void agi_adds_fwd(ag_tensor *out) { agi_ew_fwd(out, adds_fwd_r); }
+static void subs_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = x[i] - s;
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] - s;
 }
+void agi_subs_fwd(ag_tensor *out) { agi_ew_fwd(out, subs_fwd_r); }
 /* da = g  (for a + s and a - s alike) */
+static void adds_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i];
+}
 void agi_adds_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i];
+    agi_ew_bwd(out, dout, din, adds_bwd_r);
 }
 
 /* ---- rsub_scalar: out = s - a;  backward is neg's: da = -g ---- */
 ag_tensor *ag_rsub_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_RSUB_SCALAR, a, s); }
-void agi_rsubs_fwd(ag_tensor *out)
+static void rsubs_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = s - x[i];
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = s - x[i];
 }
+void agi_rsubs_fwd(ag_tensor *out) { agi_ew_fwd(out, rsubs_fwd_r); }
 
 /* ---- mul_scalar: out = a * s ---- */
 ag_tensor *ag_mul_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_MUL_SCALAR, a, s); }
-void agi_muls_fwd(ag_tensor *out)
+static void muls_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = x[i] * s;
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] * s;
 }
+void agi_muls_fwd(ag_tensor *out) { agi_ew_fwd(out, muls_fwd_r); }
 /* da = g * s */
+static void muls_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *g = e->g;
+    float *d = e->d;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * s;
+}
 void agi_muls_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * s;
+    agi_ew_bwd(out, dout, din, muls_bwd_r);
 }
 
 /* ---- div: out = a / b (true division; x / 0 is +-inf or NaN, as in PyTorch) ---- */
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_DIV, a, b); }
-void agi_div_fwd(ag_tensor *out) { BINARY_FORWARD(out, a / b); }
+BINARY_FORWARD_FN(agi_div_fwd, a / b)
 /* da = g / b,  db = -g * ((a / b) / b)  (PyTorch's div_tensor_*_backward, same rounding) */
-void agi_div_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din, g / b, -g * ((a / b) / b));
-}
+BINARY_BACKWARD_FN(agi_div_bwd, g / b, -g * ((a / b) / b))
 
 /* ---- div_scalar: out = a / s (a true division, not a * (1/s), as PyTorch's) ---- */
 ag_tensor *ag_div_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_DIV_SCALAR, a, s); }
-void agi_divs_fwd(ag_tensor *out)
+static void divs_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = x[i] / s;
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] / s;
 }
+void agi_divs_fwd(ag_tensor *out) { agi_ew_fwd(out, divs_fwd_r); }
 /* da = g / s */
+static void divs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *g = e->g;
+    float *d = e->d;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] / s;
+}
 void agi_divs_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float s = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] / s;
+    agi_ew_bwd(out, dout, din, divs_bwd_r);
 }

@@ -6,6 +6,8 @@
  * the shapes of a and b (broadcast dimensions are summed). */
 #include "internal.h"
 #include "binary.h"
+#include "unary.h"
+#include "vmath.h"
 
 #include <math.h>
 
@@ -26,68 +28,120 @@ static float powp(float x, float p)
 
 /* ---- pow: out = a ** p ---- */
 ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, float p) { return agi_unary(t, AGI_OP_POW, a, p); }
-void agi_pow_fwd(ag_tensor *out)
+static void pow_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    const float p = out->param[0];
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = powp(x[i], p);
+    for (int64_t i = lo; i < hi; i++)
+        e->y[i] = powp(e->x[i], e->p0);
 }
+void agi_pow_fwd(ag_tensor *out) { agi_ew_fwd(out, pow_fwd_r); }
 /* da = g * (p * a ** (p - 1));  0 when p == 0 (PyTorch's pow_backward) */
+static void pow_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float p = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        e->d[i] += e->g[i] * (p * powp(e->x[i], p - 1.0f));
+}
 void agi_pow_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    const float p = out->param[0];
-    if (p == 0.0f)
-        return;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * (p * powp(x[i], p - 1.0f));
+    if (out->param[0] != 0.0f)
+        agi_ew_bwd(out, dout, din, pow_bwd_r);
 }
 
 /* ---- exp: out = e ** a ---- */
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_EXP, a, 0.0f); }
-void agi_exp_fwd(ag_tensor *out)
+static void exp_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = expf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = agi_vexpf(x[i]);
 }
+void agi_exp_fwd(ag_tensor *out) { agi_ew_fwd(out, exp_fwd_r); }
 /* da = g * out */
+static void exp_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * y[i];
+}
 void agi_exp_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * out->data[i];
+    agi_ew_bwd(out, dout, din, exp_bwd_r);
 }
 
 /* ---- sin: out = sin(a) ---- */
 ag_tensor *ag_sin(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIN, a, 0.0f); }
-void agi_sin_fwd(ag_tensor *out)
+/* The vectorised loops leave the rare arguments agi_vsinf_r / agi_vcosf_r
+ * get wrong (|a| > AGI_VTRIG_MAX, inf, NaN, a few floats right next to a
+ * multiple of pi/2) alone, and a scalar pass over a block that had any gives
+ * them libm's value. */
+#define TRIG_BLOCK 1024
+static void sin_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = sinf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
+        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
+        int bad = 0;
+        for (int64_t i = b0; i < b1; i++) {
+            int b;
+            y[i] = agi_vsinf_r(x[i], &b);
+            bad |= b;
+        }
+        if (bad)
+            for (int64_t i = b0; i < b1; i++)
+                if (agi_vtrig_bad(x[i]))
+                    y[i] = sinf(x[i]);
+    }
 }
+void agi_sin_fwd(ag_tensor *out) { agi_ew_fwd(out, sin_fwd_r); }
 /* da = g * cos(a) */
+static void sin_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
+        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
+        int bad = 0;
+        for (int64_t i = b0; i < b1; i++) {
+            int b;
+            const float v = d[i] + g[i] * agi_vcosf_r(x[i], &b);
+            d[i] = b ? d[i] : v;
+            bad |= b;
+        }
+        if (bad)
+            for (int64_t i = b0; i < b1; i++)
+                if (agi_vtrig_bad(x[i]))
+                    d[i] += g[i] * cosf(x[i]);
+    }
+}
 void agi_sin_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * cosf(x[i]);
+    agi_ew_bwd(out, dout, din, sin_bwd_r);
 }
 
 /* ---- sqrt: out = sqrt(a);  NaN for a < 0, as in PyTorch ---- */
 ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SQRT, a, 0.0f); }
-void agi_sqrt_fwd(ag_tensor *out)
+static void sqrt_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = sqrtf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = sqrtf(x[i]);
 }
+void agi_sqrt_fwd(ag_tensor *out) { agi_ew_fwd(out, sqrt_fwd_r); }
 /* da = g / (2 * out);  inf at a == 0, NaN for a < 0 */
+static void sqrt_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] / (2.0f * y[i]);
+}
 void agi_sqrt_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] / (2.0f * out->data[i]);
+    agi_ew_bwd(out, dout, din, sqrt_bwd_r);
 }
 
 /* ---- pow_tensor: out = a ** b, both tensors (torch.pow(a, b)) ---- */
@@ -95,76 +149,122 @@ ag_tensor *ag_pow_tensor(ag_tape *t, ag_tensor *a, ag_tensor *b)
 {
     return agi_binary(t, AGI_OP_POW_TENSOR, a, b);
 }
-void agi_powt_fwd(ag_tensor *out) { BINARY_FORWARD(out, powf(a, b)); }
+BINARY_FORWARD_FN(agi_powt_fwd, powf(a, b))
 /* da = g * (b * a ** (b - 1)), 0 where b == 0           (pow_backward_self)
  * db = g * (a ** b * log(a)), 0 where a == 0 and b >= 0  (pow_backward_exponent) */
-void agi_powt_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    BINARY_BACKWARD(out, dout, din,
-                    b == 0.0f ? 0.0f : g * (b * powf(a, b - 1.0f)),
-                    g * ((a == 0.0f && b >= 0.0f) ? 0.0f : powf(a, b) * logf(a)));
-}
+BINARY_BACKWARD_FN(agi_powt_bwd,
+                   b == 0.0f ? 0.0f : g * (b * powf(a, b - 1.0f)),
+                   g * ((a == 0.0f && b >= 0.0f) ? 0.0f : powf(a, b) * logf(a)))
 
 /* ---- log: out = ln(a);  -inf at 0, NaN below 0 ---- */
 ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_LOG, a, 0.0f); }
-void agi_log_fwd(ag_tensor *out)
+static void log_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = logf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = agi_vlogf(x[i]);
 }
+void agi_log_fwd(ag_tensor *out) { agi_ew_fwd(out, log_fwd_r); }
 /* da = g / a  (inf at 0; finite, not NaN, below 0, as in PyTorch) */
+static void log_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] / x[i];
+}
 void agi_log_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] / x[i];
+    agi_ew_bwd(out, dout, din, log_bwd_r);
 }
 
 /* ---- cos: out = cos(a) ---- */
 ag_tensor *ag_cos(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_COS, a, 0.0f); }
-void agi_cos_fwd(ag_tensor *out)
+static void cos_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = cosf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
+        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
+        int bad = 0;
+        for (int64_t i = b0; i < b1; i++) {
+            int b;
+            y[i] = agi_vcosf_r(x[i], &b);
+            bad |= b;
+        }
+        if (bad)
+            for (int64_t i = b0; i < b1; i++)
+                if (agi_vtrig_bad(x[i]))
+                    y[i] = cosf(x[i]);
+    }
 }
+void agi_cos_fwd(ag_tensor *out) { agi_ew_fwd(out, cos_fwd_r); }
 /* da = g * -sin(a) */
+static void cos_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
+        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
+        int bad = 0;
+        for (int64_t i = b0; i < b1; i++) {
+            int b;
+            const float v = d[i] + g[i] * -agi_vsinf_r(x[i], &b);
+            d[i] = b ? d[i] : v;
+            bad |= b;
+        }
+        if (bad)
+            for (int64_t i = b0; i < b1; i++)
+                if (agi_vtrig_bad(x[i]))
+                    d[i] += g[i] * -sinf(x[i]);
+    }
+}
 void agi_cos_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * -sinf(x[i]);
+    agi_ew_bwd(out, dout, din, cos_bwd_r);
 }
 
 /* ---- tan: out = tan(a) ---- */
 ag_tensor *ag_tan(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_TAN, a, 0.0f); }
-void agi_tan_fwd(ag_tensor *out)
+static void tan_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = tanf(x[i]);
+    for (int64_t i = lo; i < hi; i++)
+        e->y[i] = tanf(e->x[i]);
 }
+void agi_tan_fwd(ag_tensor *out) { agi_ew_fwd(out, tan_fwd_r); }
 /* da = g * (1 + out ** 2) */
+static void tan_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * (1.0f + y[i] * y[i]);
+}
 void agi_tan_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *y = out->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * (1.0f + y[i] * y[i]);
+    agi_ew_bwd(out, dout, din, tan_bwd_r);
 }
 
 /* ---- abs: out = |a| ---- */
 ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_ABS, a, 0.0f); }
-void agi_abs_fwd(ag_tensor *out)
+static void abs_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        out->data[i] = fabsf(x[i]);
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = fabsf(x[i]);
 }
+void agi_abs_fwd(ag_tensor *out) { agi_ew_fwd(out, abs_fwd_r); }
 /* da = g * sgn(a), where sgn is 0 at +-0 and at NaN (PyTorch's sgn) */
+static void abs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * (float)((x[i] > 0.0f) - (x[i] < 0.0f));
+}
 void agi_abs_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    const float *x = out->in[0]->data;
-    for (int64_t i = 0; i < out->numel; i++)
-        din[0][i] += dout[i] * (float)((x[i] > 0.0f) - (x[i] < 0.0f));
+    agi_ew_bwd(out, dout, din, abs_bwd_r);
 }

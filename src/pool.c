@@ -12,6 +12,7 @@
  * on its caller's thread alone. */
 #include "internal.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <threads.h>
 
@@ -177,4 +178,32 @@ void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx)
     }
     for (int t = 0; t < ntasks; t++)
         fn(ctx, t);
+}
+
+typedef struct range_ctx {
+    agi_range_fn fn;
+    void *ctx;
+    int64_t n, chunk;
+} range_ctx;
+
+static void range_task(void *p, int task)
+{
+    const range_ctx *r = p;
+    const int64_t lo = (int64_t)task * r->chunk;
+    const int64_t hi = r->n - lo < r->chunk ? r->n : lo + r->chunk;
+    r->fn(r->ctx, lo, hi);
+}
+
+void agi_parallel_range(int64_t n, agi_range_fn fn, void *ctx)
+{
+    if (n < AGI_PAR_MIN) {
+        if (n > 0)
+            fn(ctx, 0, n);
+        return;
+    }
+    range_ctx r = { fn, ctx, n, AGI_PAR_CHUNK };
+    /* more than INT_MAX chunks (2^46 elements) cannot be allocated; still, stay in int */
+    while ((n + r.chunk - 1) / r.chunk > INT_MAX)
+        r.chunk *= 2;
+    agi_parallel_for((int)((n + r.chunk - 1) / r.chunk), range_task, &r);
 }
