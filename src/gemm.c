@@ -65,6 +65,13 @@
 #else
 #define HAVE_X86_DISPATCH 0
 #endif
+/* SSE (in every x86-64 CPU): 4 x 4 transposes when packing A */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__SSE__)
+#include <xmmintrin.h>
+#define HAVE_SSE_TRANSPOSE 1
+#else
+#define HAVE_SSE_TRANSPOSE 0
+#endif
 /* (the 12 x 32 tile needs 32 vector registers: 64-bit mode) */
 #if HAVE_X86_DISPATCH && defined(__x86_64__)
 #define HAVE_AVX512 1
@@ -302,7 +309,28 @@ static AGI_ALWAYS_INLINE void pack_a_mr(float *restrict ap, const float *restric
         }
         const float *src = a + (i0 + s) * lda + p0;
         if (rows == MRP) {
-            for (int64_t p = 0; p < kc; p++)
+            int64_t p = 0;
+#if HAVE_SSE_TRANSPOSE
+            /* 4 x 4 blocks: four rows of A, four steps of p, transposed */
+            for (; p + 4 <= kc; p += 4) {
+                int i = 0;
+                for (; i + 4 <= MRP; i += 4) {
+                    __m128 r0 = _mm_loadu_ps(src + i * lda + p);
+                    __m128 r1 = _mm_loadu_ps(src + (i + 1) * lda + p);
+                    __m128 r2 = _mm_loadu_ps(src + (i + 2) * lda + p);
+                    __m128 r3 = _mm_loadu_ps(src + (i + 3) * lda + p);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                    _mm_storeu_ps(dst + p * MRP + i, r0);
+                    _mm_storeu_ps(dst + (p + 1) * MRP + i, r1);
+                    _mm_storeu_ps(dst + (p + 2) * MRP + i, r2);
+                    _mm_storeu_ps(dst + (p + 3) * MRP + i, r3);
+                }
+                for (; i < MRP; i++)
+                    for (int q = 0; q < 4; q++)
+                        dst[(p + q) * MRP + i] = src[i * lda + p + q];
+            }
+#endif
+            for (; p < kc; p++)
                 for (int i = 0; i < MRP; i++)
                     dst[p * MRP + i] = src[i * lda + p];
         } else {
