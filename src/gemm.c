@@ -505,7 +505,8 @@ static void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_t m, int64_t 
  * the K blocks in order and fixed by k alone: the result is bit-identical for
  * any thread count and any cut. */
 
-#define PARALLEL_MIN 1000000   /* m * n * k below this: one thread (the hand-off costs ~10 us) */
+#define PARALLEL_MIN 8000000   /* m * n * k below this: one thread (waking the workers costs
+                                  * ~50 us on a 2-core VM: 2 threads lose below ~200^3) */
 
 typedef struct gemm_job {
     const kernel *kr;
