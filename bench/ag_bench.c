@@ -1,7 +1,7 @@
 /* ag_bench.c - libautograd's side of the benchmark suite (bench/run.py runs it
  * beside bench/torch_bench.py, which does the same work with PyTorch).
  *
- *   usage: ag_bench CASE [--quick] [--data DIR] [--only NAME]
+ *   usage: ag_bench CASE [--quick] [--data DIR] [--only NAME] [--threads T]
  *
  * --only NAME runs just that measurement of a case (matmul_512,
  * elementwise_1M): for profiling with perf.
@@ -15,7 +15,8 @@
  * allocs_per_iter counts the allocator calls (ag_set_allocator with a counting
  * allocator) per iteration once the first iteration is done; maxrss_kb is the
  * process's peak resident set (VmHWM, see maxrss_kb) when the line is printed.
- * The library has no threads yet: this program is single-threaded. */
+ * --threads T sets the library's thread count with ag_set_num_threads(T)
+ * (default 1, whatever AG_NUM_THREADS says). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -531,6 +532,7 @@ static void bench_fashion(const char *dir)
 int main(int argc, char **argv)
 {
     const char *cs = NULL, *data = "build/fashion-mnist";
+    int threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
@@ -539,12 +541,16 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--data") && i + 1 < argc)
             data = argv[++i];
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            ag_set_num_threads(atoi(argv[++i]));   /* the library's pool (default 1) */
+            threads = atoi(argv[++i]);
         else
             cs = argv[i];
     }
     if (!cs) {
-        fprintf(stderr, "usage: %s CASE [--quick] [--data DIR]\n", argv[0]);
+        fprintf(stderr, "usage: %s CASE [--quick] [--data DIR] [--threads T]\n", argv[0]);
+        return 2;
+    }
+    if (ag_set_num_threads(threads) != AG_OK) {
+        fprintf(stderr, "ag_bench: %s\n", ag_last_error());
         return 2;
     }
     ag_set_allocator(counting_alloc, NULL);

@@ -12,8 +12,8 @@ ratio is always our speed-up: torch/ours for times, ours/torch for rates
     usage: /usr/bin/python3 bench/run.py [--quick] [--repeats N] [--cases a,b]
                                           [--native] [--no-build] [--json FILE]
 
-Threads: our library has no threads yet, so "threads=2" runs ours exactly as
-at 1 thread (ours_threads=1 says so). PyTorch at 1 thread: torch.set_num_threads(1)
+Threads: at "threads=2" ours runs with ag_set_num_threads(2) (ag_bench
+--threads 2; ours_threads=2 says so). PyTorch at 1 thread: torch.set_num_threads(1)
 and OPENBLAS_NUM_THREADS=1 (Debian's torch does matmuls in OpenBLAS, which
 ignores set_num_threads). At 2 threads both of PyTorch's good settings are run
 and the better one is reported (torch_cfg=): "t1b2" = 1 torch thread with 2
@@ -135,7 +135,7 @@ def main():
          f"{platform.platform()}")
     note(f"ours built Release: {compile_flags()}")
     note("ratio = our speed-up (torch time / our time; for GFLOP/s our rate / torch's): > 1 means we are faster")
-    note("threads=2: ours runs with ag_set_num_threads(2) (ag_bench --threads 2)")
+    note("threads=2: ours runs with ag_set_num_threads(2) (ag_bench --threads 2, ours_threads=2)")
     note("peak memory: VmHWM (peak RSS) of each benchmark process from /proc/self/status at the result line (torch's includes Python + libtorch)")
     if "matmul" in cases and not have_blas:
         note("matmul: OpenBLAS column skipped: blas_sgemm not built (apt-get install libopenblas-dev)")
@@ -160,7 +160,7 @@ def main():
             add("t1", torch("t1"))
             if case == "matmul" and have_blas:
                 add("blas", run([blas_bin] + quick, {"OPENBLAS_NUM_THREADS": "1"}))
-            add("ours2", run([ours_bin, case, "--threads", "2", "--data", DATA] + quick, {}))
+            add("ours2", run([ours_bin, case, "--data", DATA, "--threads", "2"] + quick, {}))
             add("t1b2", torch("t1b2"))
             add("t2b2p", torch("t2b2p"))
         names = sorted({n for (n, s) in samples if s == "ours1"},

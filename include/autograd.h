@@ -77,10 +77,13 @@
  *
  * THREADS
  *
- *   There is no hidden global state: the only global is the allocator the caller
- *   sets. Different tapes can be used on different threads without locks; one
- *   tape, and a leaf that receives gradients, must be used by one thread at a
- *   time.
+ *   There is no hidden global state: the only globals are the allocator and the
+ *   thread count the caller sets. Different tapes can be used on different
+ *   threads without locks; one tape, and a leaf that receives gradients, must be
+ *   used by one thread at a time. Large kernels (matmul, elementwise ops on
+ *   long tensors) can use worker threads: see ag_set_num_threads(). A matrix
+ *   product keeps its packing buffers on the stack (about 224 KB), so a thread
+ *   that records ops needs a stack of at least 512 KB (glibc's default is 8 MB).
  */
 #ifndef AUTOGRAD_H
 #define AUTOGRAD_H

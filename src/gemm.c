@@ -1,42 +1,82 @@
 /* gemm.c - single-precision matrix product C (+)= op(A) op(B), row-major, no allocation.
  *
- * The shape of the computation (GotoBLAS/BLIS, simplified so that every
- * buffer fits on the stack):
+ * The shape of the computation (GotoBLAS/BLIS, with blocks small enough for
+ * the stack):
  *
- *   for each block of NC columns of C (jc)
- *     for each block of KC along the inner dimension (pc)
- *       pack op(B)[pc.., jc..] (KC x NC) into slivers of NR columns  -> bp
- *       for each sliver of MR rows of C (ic)
- *         pack op(A)[ic.., pc..] (MR x KC), element (i, p) at p*MR+i  -> ap
- *         for each sliver of NR columns in the block (jr)
- *           micro-kernel: an MR x NR tile of C += ap * bp[jr]
+ *   for each block of KC along the inner dimension (pc)
+ *     for each block of MC rows of C (ic)
+ *       pack op(A)[ic.., pc..] (MC x KC) into slivers of MR rows     -> ap (L2)
+ *       for each block of NC columns of C (jc)
+ *         pack op(B)[pc.., jc..] (KC x NC) into slivers of NR columns -> bp
+ *         for each sliver of NR columns in the block (jr: stays in L1)
+ *           for each sliver of MR rows in the block (ir: streams from L2)
+ *             micro-kernel: an MR x NR tile of C (+)= ap[ir] * bp[jr]
  *
+ * A is packed once per element; B once per MC rows (1 / (2 MC) of the work).
  * The micro-kernel keeps its MR x NR accumulators in registers; its inner
- * loop is MR broadcasts of A times one NR-wide row of B, which compilers
- * vectorise. Packing pads the edges with zeros, so the kernel always computes
- * a full tile and only the stores are clipped. Accumulation is in float, as
- * in BLAS. Stack use is (KC * NC + MR * KC) floats, about 67 KB.
+ * loop is MR broadcasts of A times one NR-wide row of B. Packing pads the
+ * edges with zeros, so the kernel always computes a full tile and only the
+ * stores are clipped. Accumulation is in float, as in BLAS. The K blocks
+ * depend on k alone (k split evenly into blocks of at most KC), and every
+ * element of C sums them in order in one kernel: results do not depend on
+ * how C is cut into tiles (see the threads section). Stack use is
+ * (MC * KC + KC * NC) floats, 224 KB.
  *
- * Kernels: plain C (any compiler; GCC 12 keeps its accumulator array in
- * memory, so it is slow there), GCC/Clang vector extensions (SSE2, NEON), and
- * AVX2+FMA intrinsics on x86, chosen at run time if the CPU has them.
- * AGI_GEMM_AUTO takes the best available; tests run them all (agi_sgemm_with).
- * Thin or small products (a vector, a few rows) skip the packing: see
- * gemm_unblocked. */
+ * Kernels (tile MR x NR): plain C, 6 x 16 (any compiler; GCC 12 keeps its
+ * accumulator array in memory, so it is slow there); GCC/Clang vector
+ * extensions, 6 x 16 (SSE2, NEON); AVX2+FMA intrinsics, 6 x 16; AVX-512F
+ * intrinsics, 12 x 32 (24 zmm accumulators); the x86 ones are chosen at run
+ * time if the CPU has them (valgrind hides AVX-512 from the program, which
+ * then takes AVX2). AGI_GEMM_AUTO takes the best available, unless the
+ * environment variable AG_GEMM_KERNEL (read once) names an available one of
+ * avx512, avx2, vector, portable (for comparisons); tests run them all
+ * (agi_sgemm_with). Thin or small products (a vector, a few rows) skip the
+ * packing: see gemm_unblocked. */
 #include "internal.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
-#define MR 6                   /* rows of the register tile */
-#define NR 16                  /* columns of the register tile */
-#define KC 128                 /* inner-dimension block */
-#define NC 128                 /* columns of the packed B block (a multiple of NR) */
+#define MR 6                   /* rows of the 6 x 16 register tile */
+#define NR 16                  /* columns of the 6 x 16 register tile */
+#define MR_X 12                /* rows of the AVX-512 register tile */
+#define NR_X 32                /* columns of the AVX-512 register tile */
+#define KC 256                 /* inner-dimension block (at most) */
+#define MC 192                 /* rows of the packed A block (a multiple of MR and MR_X) */
+#define NC 32                  /* columns of the packed B block (a multiple of NR and NR_X) */
+#define PF_B 8                 /* packing B: prefetch the row this far ahead */
 #define SMALL_FLOPS 4096       /* m * n * k below this: no packing (gemm_unblocked) */
+
+#if defined(__GNUC__) || defined(__clang__)
+#define AGI_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define AGI_ALWAYS_INLINE inline
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(p) __builtin_prefetch(p)
+#else
+#define PREFETCH(p) ((void)(p))
+#endif
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define HAVE_X86_DISPATCH 1
 #else
 #define HAVE_X86_DISPATCH 0
+#endif
+/* SSE (in every x86-64 CPU): 4 x 4 transposes when packing A */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && defined(__SSE__)
+#include <xmmintrin.h>
+#define HAVE_SSE_TRANSPOSE 1
+#else
+#define HAVE_SSE_TRANSPOSE 0
+#endif
+/* (the 12 x 32 tile needs 32 vector registers: 64-bit mode) */
+#if HAVE_X86_DISPATCH && defined(__x86_64__)
+#define HAVE_AVX512 1
+#else
+#define HAVE_AVX512 0
 #endif
 
 typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *restrict bp,
@@ -171,67 +211,201 @@ kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, floa
         for (int j = 0; j < nr; j++)
             c[i * ldc + j] = add ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
+
 #endif
 
-/* op(X)(i, j) of a row-major X with row stride ld, transposed if t */
-#define OP(x, t, ld, i, j) ((t) ? (x)[(int64_t)(j) * (ld) + (i)] : (x)[(int64_t)(i) * (ld) + (j)])
-
-/* ap[p * MR + i] = op(A)(i0 + i, p0 + p) for i < mr, 0 for mr <= i < MR */
-static void pack_a(float *restrict ap, const float *restrict a, int64_t lda, bool ta,
-                   int64_t i0, int mr, int64_t p0, int64_t kc)
+#if HAVE_AVX512
+/* AVX-512F: the 12 x 32 tile is 24 zmm accumulators (of 32 registers), two
+ * loads of B and 12 broadcasts of A (folded into the FMAs) per step of p.
+ * Edge tiles are clipped with masked loads and stores. */
+#define XACC(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
+#define XROW(i)                                                                  \
+    {                                                                            \
+        const __m512 a = _mm512_set1_ps(ar[i]);                                  \
+        c##i##_0 = _mm512_fmadd_ps(a, b0, c##i##_0);                             \
+        c##i##_1 = _mm512_fmadd_ps(a, b1, c##i##_1);                             \
+    }
+#define XSTORE(i)                                                                \
+    if ((i) < mr) {                                                              \
+        float *ci = c + (i) * ldc;                                               \
+        if (add) {                                                               \
+            c##i##_0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), c##i##_0);   \
+            if (nr > 16)                                                         \
+                c##i##_1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), c##i##_1); \
+        }                                                                        \
+        _mm512_mask_storeu_ps(ci, m0, c##i##_0);                                 \
+        if (nr > 16)                                                             \
+            _mm512_mask_storeu_ps(ci + 16, m1, c##i##_1);                        \
+    }
+__attribute__((target("avx512f"))) static void
+kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
+              int64_t ldc, int mr, int nr, bool add)
 {
-    if (ta) {                  /* op(A)(i, p) = A[p][i]: rows of A are contiguous in i */
-        for (int64_t p = 0; p < kc; p++) {
-            const float *src = a + (p0 + p) * lda + i0;
-            float *dst = ap + p * MR;
-            int i = 0;
-            for (; i < mr; i++)
-                dst[i] = src[i];
-            for (; i < MR; i++)
-                dst[i] = 0.0f;
+    XACC(0) XACC(1) XACC(2) XACC(3) XACC(4) XACC(5)
+    XACC(6) XACC(7) XACC(8) XACC(9) XACC(10) XACC(11)
+    const float *ar = ap, *br = bp;
+    for (int i = 0; i < mr; i++) {        /* the tile of C, for the stores */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
+    }
+    for (int64_t p = 0; p < kc; p++, ar += MR_X, br += NR_X) {
+        const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
+        XROW(0) XROW(1) XROW(2) XROW(3) XROW(4) XROW(5)
+        XROW(6) XROW(7) XROW(8) XROW(9) XROW(10) XROW(11)
+    }
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u);
+    XSTORE(0) XSTORE(1) XSTORE(2) XSTORE(3) XSTORE(4) XSTORE(5)
+    XSTORE(6) XSTORE(7) XSTORE(8) XSTORE(9) XSTORE(10) XSTORE(11)
+}
+#undef XACC
+#undef XROW
+#undef XSTORE
+#endif
+
+/* A kernel and the shape of its tile, which the packing follows. */
+typedef struct kernel {
+    kernel_fn fn;
+    int mr, nr;
+} kernel;
+
+static const kernel K_PORTABLE = { kernel_portable, MR, NR };
+#if HAVE_VECTOR
+static const kernel K_VECTOR = { kernel_vector, MR, NR };
+#endif
+#if HAVE_X86_DISPATCH
+static const kernel K_AVX2 = { kernel_avx2, MR, NR };
+#endif
+#if HAVE_AVX512
+static const kernel K_AVX512 = { kernel_avx512, MR_X, NR_X };
+#endif
+
+/* ap: the rows [i0, i0 + mc) of op(A), columns [p0, p0 + kc), as slivers of
+ * MRP rows (sliver s at s * MRP * kc), element (i, p) of a sliver at
+ * p * MRP + i, rows past mc zero. */
+static AGI_ALWAYS_INLINE void pack_a_mr(float *restrict ap, const float *restrict a,
+                                        int64_t lda, bool ta, int64_t i0, int64_t mc,
+                                        int64_t p0, int64_t kc, const int MRP)
+{
+    for (int64_t s = 0; s < mc; s += MRP) {
+        float *restrict dst = ap + s * kc;
+        const int rows = mc - s < MRP ? (int)(mc - s) : MRP;
+        if (ta) {              /* op(A)(i, p) = A[p][i]: rows of A are contiguous in i */
+            for (int64_t p = 0; p < kc; p++) {
+                const float *src = a + (p0 + p) * lda + i0 + s;
+                float *d = dst + p * MRP;
+                if (rows == MRP) {
+                    for (int i = 0; i < MRP; i++)
+                        d[i] = src[i];
+                } else {
+                    int i = 0;
+                    for (; i < rows; i++)
+                        d[i] = src[i];
+                    for (; i < MRP; i++)
+                        d[i] = 0.0f;
+                }
+            }
+            continue;
         }
-        return;
+        const float *src = a + (i0 + s) * lda + p0;
+        if (rows == MRP) {
+            int64_t p = 0;
+#if HAVE_SSE_TRANSPOSE
+            /* 4 x 4 blocks: four rows of A, four steps of p, transposed */
+            for (; p + 4 <= kc; p += 4) {
+                int i = 0;
+                for (; i + 4 <= MRP; i += 4) {
+                    __m128 r0 = _mm_loadu_ps(src + i * lda + p);
+                    __m128 r1 = _mm_loadu_ps(src + (i + 1) * lda + p);
+                    __m128 r2 = _mm_loadu_ps(src + (i + 2) * lda + p);
+                    __m128 r3 = _mm_loadu_ps(src + (i + 3) * lda + p);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                    _mm_storeu_ps(dst + p * MRP + i, r0);
+                    _mm_storeu_ps(dst + (p + 1) * MRP + i, r1);
+                    _mm_storeu_ps(dst + (p + 2) * MRP + i, r2);
+                    _mm_storeu_ps(dst + (p + 3) * MRP + i, r3);
+                }
+                for (; i < MRP; i++)
+                    for (int q = 0; q < 4; q++)
+                        dst[(p + q) * MRP + i] = src[i * lda + p + q];
+            }
+#endif
+            for (; p < kc; p++)
+                for (int i = 0; i < MRP; i++)
+                    dst[p * MRP + i] = src[i * lda + p];
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                int i = 0;
+                for (; i < rows; i++)
+                    dst[p * MRP + i] = src[i * lda + p];
+                for (; i < MRP; i++)
+                    dst[p * MRP + i] = 0.0f;
+            }
+        }
     }
-    int i = 0;
-    for (; i < mr; i++) {
-        const float *src = a + (i0 + i) * lda + p0;
-        for (int64_t p = 0; p < kc; p++)
-            ap[p * MR + i] = src[p];
-    }
-    for (; i < MR; i++)
-        for (int64_t p = 0; p < kc; p++)
-            ap[p * MR + i] = 0.0f;
 }
 
-/* bp[s][p][j] (sliver s at s * kc * NR) = op(B)(p0 + p, j0 + s * NR + j), 0 past nc */
-static void pack_b(float *restrict bp, const float *restrict b, int64_t ldb, bool tb,
-                   int64_t p0, int64_t kc, int64_t j0, int64_t nc)
+/* bp: the columns [j0, j0 + nc) of op(B), rows [p0, p0 + kc), as slivers of
+ * NRP columns (sliver s at s * NRP * kc), element (p, j) of a sliver at
+ * p * NRP + j, columns past nc zero. */
+static AGI_ALWAYS_INLINE void pack_b_nr(float *restrict bp, const float *restrict b,
+                                        int64_t ldb, bool tb, int64_t p0, int64_t kc,
+                                        int64_t j0, int64_t nc, const int NRP)
 {
-    for (int64_t s = 0; s * NR < nc; s++) {
-        float *dst = bp + s * kc * NR;
-        const int64_t jb = j0 + s * NR;
-        const int nr = nc - s * NR < NR ? (int)(nc - s * NR) : NR;
+    for (int64_t s = 0; s < nc; s += NRP) {
+        float *restrict dst = bp + s * kc;
+        const int cols = nc - s < NRP ? (int)(nc - s) : NRP;
         if (!tb) {
             for (int64_t p = 0; p < kc; p++) {
-                const float *src = b + (p0 + p) * ldb + jb;
-                int j = 0;
-                for (; j < nr; j++)
-                    dst[p * NR + j] = src[j];
-                for (; j < NR; j++)
-                    dst[p * NR + j] = 0.0f;
+                const float *src = b + (p0 + p) * ldb + j0 + s;
+                float *d = dst + p * NRP;
+                if (p + PF_B < kc) {
+                    PREFETCH(src + PF_B * ldb);
+                    PREFETCH(src + PF_B * ldb + cols - 1);
+                }
+                if (cols == NRP) {
+                    for (int j = 0; j < NRP; j++)
+                        d[j] = src[j];
+                } else {
+                    int j = 0;
+                    for (; j < cols; j++)
+                        d[j] = src[j];
+                    for (; j < NRP; j++)
+                        d[j] = 0.0f;
+                }
             }
-        } else {               /* op(B)(p, j) = B[j][p]: walk B's rows */
-            int j = 0;
-            for (; j < nr; j++) {
-                const float *src = b + (jb + j) * ldb + p0;
-                for (int64_t p = 0; p < kc; p++)
-                    dst[p * NR + j] = src[p];
-            }
-            for (; j < NR; j++)
-                for (int64_t p = 0; p < kc; p++)
-                    dst[p * NR + j] = 0.0f;
+            continue;
         }
+        /* op(B)(p, j) = B[j][p]: walk B's rows */
+        int j = 0;
+        for (; j < cols; j++) {
+            const float *src = b + (j0 + s + j) * ldb + p0;
+            for (int64_t p = 0; p < kc; p++)
+                dst[p * NRP + j] = src[p];
+        }
+        for (; j < NRP; j++)
+            for (int64_t p = 0; p < kc; p++)
+                dst[p * NRP + j] = 0.0f;
     }
+}
+
+/* the tile shapes in use, so that the compiler sees constant sliver sizes */
+static void pack_a(const kernel *kr, float *restrict ap, const float *restrict a, int64_t lda,
+                   bool ta, int64_t i0, int64_t mc, int64_t p0, int64_t kc)
+{
+    if (kr->mr == MR_X)
+        pack_a_mr(ap, a, lda, ta, i0, mc, p0, kc, MR_X);
+    else
+        pack_a_mr(ap, a, lda, ta, i0, mc, p0, kc, MR);
+}
+
+static void pack_b(const kernel *kr, float *restrict bp, const float *restrict b, int64_t ldb,
+                   bool tb, int64_t p0, int64_t kc, int64_t j0, int64_t nc)
+{
+    if (kr->nr == NR_X)
+        pack_b_nr(bp, b, ldb, tb, p0, kc, j0, nc, NR_X);
+    else
+        pack_b_nr(bp, b, ldb, tb, p0, kc, j0, nc, NR);
 }
 
 /* sum_p x[p * incx] * y[p * incy]; contiguous vectors in 16 independent
@@ -284,25 +458,39 @@ static void gemm_unblocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
     }
 }
 
-static void gemm_blocked(kernel_fn kernel, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+/* The size of the K blocks: k cut into ceil(k / KC) equal blocks (the last
+ * one shorter), so that every part of C sees the same blocks. */
+static int64_t k_block(int64_t k)
+{
+    const int64_t nkb = (k + KC - 1) / KC;
+    return (k + nkb - 1) / nkb;
+}
+
+static void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                          const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                          int64_t ldc, bool accumulate)
 {
     /* 64-byte aligned so the packed rows start on cache lines */
+    _Alignas(64) float ap[MC * KC];
     _Alignas(64) float bp[KC * NC];
-    _Alignas(64) float ap[MR * KC];
-    for (int64_t jc = 0; jc < n; jc += NC) {
-        const int64_t nc = n - jc < NC ? n - jc : NC;
-        for (int64_t pc = 0; pc < k; pc += KC) {
-            const int64_t kc = k - pc < KC ? k - pc : KC;
-            const bool add = accumulate || pc > 0;
-            pack_b(bp, b, ldb, tb, pc, kc, jc, nc);
-            for (int64_t ic = 0; ic < m; ic += MR) {
-                const int mr = m - ic < MR ? (int)(m - ic) : MR;
-                pack_a(ap, a, lda, ta, ic, mr, pc, kc);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const int nr = nc - jr < NR ? (int)(nc - jr) : NR;
-                    kernel(kc, ap, bp + jr * kc, c + ic * ldc + jc + jr, ldc, mr, nr, add);
+    const int mr = kr->mr, nr = kr->nr;
+    const int64_t kb = k_block(k);
+    for (int64_t pc = 0; pc < k; pc += kb) {
+        const int64_t kc = k - pc < kb ? k - pc : kb;
+        const bool add = accumulate || pc > 0;
+        for (int64_t ic = 0; ic < m; ic += MC) {
+            const int64_t mc = m - ic < MC ? m - ic : MC;
+            pack_a(kr, ap, a, lda, ta, ic, mc, pc, kc);
+            for (int64_t jc = 0; jc < n; jc += NC) {
+                const int64_t nc = n - jc < NC ? n - jc : NC;
+                pack_b(kr, bp, b, ldb, tb, pc, kc, jc, nc);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    const int nrr = nc - jr < nr ? (int)(nc - jr) : nr;
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        const int mrr = mc - ir < mr ? (int)(mc - ir) : mr;
+                        kr->fn(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr,
+                               ldc, mrr, nrr, add);
+                    }
                 }
             }
         }
@@ -310,98 +498,136 @@ static void gemm_blocked(kernel_fn kernel, bool ta, bool tb, int64_t m, int64_t 
 }
 
 /* ---- threads ----
- * A large product is cut into tiles of C: blocks of NC columns times chunks
- * of rows (a multiple of MR), one task each, with its own packing buffers.
- * A tile starts on the same MR-row and NR-column boundaries as in the serial
- * loop and every element sums its K blocks in the same order, so the result
- * is bit-identical for any thread count and any cut. */
+ * A large product is cut into a grid of nt tiles of C (nt threads: one task
+ * each, with its own packing buffers), rows in multiples of MR and columns in
+ * multiples of NR, the grid's shape chosen for the smallest largest tile.
+ * Every element of C is computed by one task, in one kernel call per K block,
+ * the K blocks in order and fixed by k alone: the result is bit-identical for
+ * any thread count and any cut. */
 
-#define PARALLEL_MIN 1000000   /* m * n * k below this: one thread (the hand-off costs ~10 us) */
+#define PARALLEL_MIN 8000000   /* m * n * k below this: one thread (waking the workers costs
+                                  * ~50 us on a 2-core VM: 2 threads lose below ~200^3) */
 
 typedef struct gemm_job {
-    kernel_fn kernel;
+    const kernel *kr;
     bool ta, tb, accumulate;
     int64_t m, n, k, lda, ldb, ldc;
     const float *a, *b;
     float *c;
-    int64_t rows;              /* rows per task, a multiple of MR */
-    int64_t ncb;               /* column blocks */
+    int64_t rows, cols;        /* rows and columns per task (multiples of MR, NR) */
+    int64_t gc;                /* tiles per row of the grid */
 } gemm_job;
 
 static void gemm_task(void *ctx, int t)
 {
     const gemm_job *g = ctx;
-    const int64_t i0 = (t / g->ncb) * g->rows, j0 = (t % g->ncb) * NC;
+    const int64_t i0 = (t / g->gc) * g->rows, j0 = (t % g->gc) * g->cols;
     const int64_t mi = g->m - i0 < g->rows ? g->m - i0 : g->rows;
-    const int64_t nj = g->n - j0 < NC ? g->n - j0 : NC;
-    if (mi <= 0)
+    const int64_t nj = g->n - j0 < g->cols ? g->n - j0 : g->cols;
+    if (mi <= 0 || nj <= 0)
         return;
-    gemm_blocked(g->kernel, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
+    gemm_blocked(g->kr, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
                  g->b + (g->tb ? j0 * g->ldb : j0), g->ldb, g->c + i0 * g->ldc + j0, g->ldc,
                  g->accumulate);
 }
 
-static void gemm_parallel(kernel_fn kernel, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+static void gemm_parallel(const kernel *kr, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                           const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                           int64_t ldc, bool accumulate)
 {
     const int nt = ag_num_threads();
-    if (nt <= 1 || (double)m * (double)n * (double)k < PARALLEL_MIN) {
-        gemm_blocked(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    gemm_job g = { kr, ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b, c, 0, 0, 0 };
+    if (nt > 1 && (double)m * (double)n * (double)k >= PARALLEL_MIN) {
+        const int64_t ms = (m + kr->mr - 1) / kr->mr, ns = (n + kr->nr - 1) / kr->nr;
+        double best = 0.0;
+        for (int gr = 1; gr <= nt; gr++) {
+            const int gc = nt / gr;
+            if (gr * gc != nt || gr > ms || gc > ns)
+                continue;
+            const int64_t rows = (ms + gr - 1) / gr * kr->mr, cols = (ns + gc - 1) / gc * kr->nr;
+            const double size = (double)rows * (double)cols;
+            if (g.gc == 0 || size < best) {
+                best = size;
+                g.rows = rows;
+                g.cols = cols;
+                g.gc = gc;
+            }
+        }
+    }
+    if (g.gc == 0) {           /* one thread, or too small to cut */
+        gemm_blocked(kr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
         return;
     }
-    gemm_job g = { kernel, ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b, c, 0, 0 };
-    g.ncb = (n + NC - 1) / NC;
-    /* about four tasks per thread, so static round-robin balances */
-    int64_t nrb = (4 * nt + g.ncb - 1) / g.ncb;
-    const int64_t slivers = (m + MR - 1) / MR;
-    nrb = nrb < 1 ? 1 : nrb > slivers ? slivers : nrb;
-    g.rows = ((slivers + nrb - 1) / nrb) * MR;
-    nrb = (m + g.rows - 1) / g.rows;
-    if (nrb * g.ncb > INT32_MAX) {
-        gemm_blocked(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    agi_parallel_for(nt, gemm_task, &g);
+}
+
+/* AG_GEMM_KERNEL, read once: the kernel AGI_GEMM_AUTO uses for blocked products */
+static once_flag env_once = ONCE_FLAG_INIT;
+static int env_impl = AGI_GEMM_AUTO;
+
+static void read_env(void)
+{
+    const char *e = getenv("AG_GEMM_KERNEL");
+    if (!e)
         return;
+    if (!strcmp(e, "avx512"))
+        env_impl = AGI_GEMM_AVX512;
+    else if (!strcmp(e, "avx2"))
+        env_impl = AGI_GEMM_AVX2;
+    else if (!strcmp(e, "vector"))
+        env_impl = AGI_GEMM_VECTOR;
+    else if (!strcmp(e, "portable"))
+        env_impl = AGI_GEMM_PORTABLE;
+}
+
+/* The kernel of impl, or NULL if this CPU or build lacks it. */
+static const kernel *find_kernel(int impl)
+{
+    switch (impl) {
+    case AGI_GEMM_PORTABLE:
+    case AGI_GEMM_UNBLOCKED:
+        return &K_PORTABLE;
+    case AGI_GEMM_VECTOR:
+#if HAVE_VECTOR
+        return &K_VECTOR;
+#else
+        return NULL;
+#endif
+    case AGI_GEMM_AVX2:
+#if HAVE_X86_DISPATCH
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &K_AVX2 : NULL;
+#else
+        return NULL;
+#endif
+    case AGI_GEMM_AVX512:
+#if HAVE_AVX512
+        return __builtin_cpu_supports("avx512f") ? &K_AVX512 : NULL;
+#else
+        return NULL;
+#endif
+    default:
+        return NULL;
     }
-    agi_parallel_for((int)(nrb * g.ncb), gemm_task, &g);
 }
 
 bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                     const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                     int64_t ldc, bool accumulate)
 {
-    kernel_fn kernel = kernel_portable;
-    switch (impl) {
-    case AGI_GEMM_AUTO:
-#if HAVE_VECTOR
-        kernel = kernel_vector;
-#endif
-#if HAVE_X86_DISPATCH
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-            kernel = kernel_avx2;
-#endif
-        break;
-    case AGI_GEMM_VECTOR:
-#if HAVE_VECTOR
-        kernel = kernel_vector;
-        break;
-#else
+    const kernel *kr;
+    if (impl == AGI_GEMM_AUTO) {
+        call_once(&env_once, read_env);
+        kr = env_impl != AGI_GEMM_AUTO ? find_kernel(env_impl) : NULL;
+        if (!kr)
+            kr = find_kernel(AGI_GEMM_AVX512);
+        if (!kr)
+            kr = find_kernel(AGI_GEMM_AVX2);
+        if (!kr)
+            kr = find_kernel(AGI_GEMM_VECTOR);
+        if (!kr)
+            kr = &K_PORTABLE;
+    } else if (!(kr = find_kernel(impl)))
         return false;
-#endif
-    case AGI_GEMM_PORTABLE:
-    case AGI_GEMM_UNBLOCKED:
-        break;
-    case AGI_GEMM_AVX2:
-#if HAVE_X86_DISPATCH
-        if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")))
-            return false;
-        kernel = kernel_avx2;
-        break;
-#else
-        return false;
-#endif
-    default:
-        return false;
-    }
     if (m <= 0 || n <= 0)
         return true;
     if (k <= 0) {              /* an empty sum: zeros */
@@ -416,7 +642,7 @@ bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
     if (impl == AGI_GEMM_UNBLOCKED || (impl == AGI_GEMM_AUTO && thin))
         gemm_unblocked(ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     else
-        gemm_parallel(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        gemm_parallel(kr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
     return true;
 }
 

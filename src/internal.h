@@ -344,10 +344,11 @@ bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
  * and ldc are the row strides of A, B and C as stored (A is m x k, or k x m
  * if ta). With accumulate, C += op(A) op(B); else C = op(A) op(B) and C's old
  * contents are never read. k == 0 gives zeros. Accumulates in float like
- * BLAS; allocates nothing (packing buffers are on the stack, about 67 KB).
+ * BLAS; allocates nothing (packing buffers are on the stack, 224 KB).
  * agi_sgemm_with runs a given implementation (for tests); false if this CPU
  * or build does not have it. */
-enum { AGI_GEMM_AUTO, AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2, AGI_GEMM_UNBLOCKED };
+enum { AGI_GEMM_AUTO, AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2, AGI_GEMM_UNBLOCKED,
+       AGI_GEMM_AVX512 };
 void agi_sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda,
                const float *b, int64_t ldb, float *c, int64_t ldc, bool accumulate);
 bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,

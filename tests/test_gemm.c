@@ -1,9 +1,10 @@
 /* test_gemm.c - agi_sgemm (src/gemm.c) against a naive double-accumulating
- * product: every implementation (portable blocked, AVX2 blocked where the CPU
- * has it, unblocked, and the automatic choice), all four transposition flags,
- * assign and accumulate, over sizes that cross the register tile (6 x 16) and
- * the blocks (KC = 128, NC = 128) by one either way, including 0 and 1, with
- * row strides larger than the matrices. Elements of C outside the product
+ * product: every implementation (portable blocked, vector extensions, AVX2
+ * and AVX-512 blocked where the CPU has them, unblocked, and the automatic
+ * choice), all four transposition flags, assign and accumulate, over sizes
+ * that cross the register tiles (6 x 16, 12 x 32) and the blocks (KC = 256,
+ * MC = 192, NC = 32) by one either way, including 0 and 1, with row strides
+ * larger than the matrices. Elements of C outside the product
  * must stay untouched, and C's old contents must not be read when assigning
  * (they are NaN). Also ag_matmul's error messages and its result shapes
  * (its values and gradients are checked against PyTorch by test_reference
@@ -34,11 +35,13 @@ static int rng_int(int lo, int hi)
 }
 
 static const int IMPLS[] = { AGI_GEMM_AUTO, AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2,
-                             AGI_GEMM_UNBLOCKED };
-static const char *const IMPL_NAMES[] = { "auto", "portable", "vector", "avx2", "unblocked" };
-#define N_IMPLS 5
+                             AGI_GEMM_AVX512, AGI_GEMM_UNBLOCKED };
+static const char *const IMPL_NAMES[] = { "auto", "portable", "vector", "avx2", "avx512",
+                                          "unblocked" };
+#define N_IMPLS 6
 
 static long n_products, n_skipped_impl;
+static bool skipped[N_IMPLS];  /* kernels this CPU or build does not have */
 
 /* One product with every implementation, flag pair and mode. */
 static void check_size(int64_t m, int64_t n, int64_t k)
@@ -83,7 +86,9 @@ static void check_size(int64_t m, int64_t n, int64_t k)
                             c[i * ldc + j] = NAN;
                 if (!agi_sgemm_with(IMPLS[q], ta, tb, m, n, k, a, lda, b, ldb, c, ldc, acc)) {
                     /* only the compiler- and CPU-specific kernels may be missing */
-                    assert_true(IMPLS[q] == AGI_GEMM_AVX2 || IMPLS[q] == AGI_GEMM_VECTOR);
+                    assert_true(IMPLS[q] == AGI_GEMM_AVX2 || IMPLS[q] == AGI_GEMM_AVX512 ||
+                                IMPLS[q] == AGI_GEMM_VECTOR);
+                    skipped[q] = true;
                     n_skipped_impl++;
                     continue;
                 }
@@ -123,17 +128,25 @@ static void check_size(int64_t m, int64_t n, int64_t k)
 static void test_edges(void **state)
 {
     (void)state;
-    /* around the tile (MR = 6, NR = 16) and the blocks (KC = 128, NC = 128) */
-    static const int64_t ms[] = { 0, 1, 2, 3, 5, 6, 7, 13 };
-    static const int64_t ns[] = { 0, 1, 7, 8, 15, 16, 17, 127, 129 };
-    static const int64_t ks[] = { 0, 1, 2, 128, 129 };
+    /* around the tiles (6 x 16, 12 x 32) and the blocks (KC = 256, MC = 192,
+     * NC = 32) */
+    static const int64_t ms[] = { 0, 1, 2, 3, 5, 6, 7, 11, 12, 13, 25 };
+    static const int64_t ns[] = { 0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 65 };
+    static const int64_t ks[] = { 0, 1, 2, 255, 257 };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
         for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
             for (size_t p = 0; p < sizeof ks / sizeof ks[0]; p++)
                 check_size(ms[i], ns[j], ks[p]);
+    check_size(191, 33, 20);           /* MC - 1, MC, MC + 1 rows */
+    check_size(192, 17, 3);
+    check_size(193, 64, 513);          /* and three K blocks */
     check_size(13, 130, 257);
     check_size(31, 129, 300);
     printf("# %ld products checked, %ld skipped (kernel not available here)\n", n_products, n_skipped_impl);
+    for (int q = 0; q < N_IMPLS; q++)
+        if (skipped[q])
+            printf("# note: the %s kernel is not available on this CPU or build: not tested\n",
+                   IMPL_NAMES[q]);
 }
 
 static void test_random(void **state)
@@ -145,32 +158,37 @@ static void test_random(void **state)
 }
 
 /* Non-finite values propagate as in a plain sum of products, including
- * through the packed (zero-padded) edges. */
+ * through the packed (zero-padded) edges: a partial tile (7 x 17) and full
+ * tiles with edges (13 x 33). */
 static void test_nonfinite(void **state)
 {
     (void)state;
-    const int64_t m = 7, n = 17, k = 5;
-    float a[7 * 5], b[5 * 17], c[7 * 17];
-    for (int q = 0; q < N_IMPLS; q++) {
-        for (int i = 0; i < m * k; i++)
-            a[i] = 1.0f;
-        for (int i = 0; i < k * n; i++)
-            b[i] = 1.0f;
-        a[2 * k + 1] = INFINITY;           /* row 2: inf, and inf * 0 = NaN in column 3 */
-        b[1 * n + 3] = 0.0f;
-        b[4 * n + 16] = NAN;               /* column 16: NaN in every row */
-        if (!agi_sgemm_with(IMPLS[q], false, false, m, n, k, a, k, b, n, c, n, false))
-            continue;
-        for (int64_t i = 0; i < m; i++)
-            for (int64_t j = 0; j < n; j++) {
-                const float v = c[i * n + j];
-                if (j == 16 || (i == 2 && j == 3))
-                    assert_true(isnan(v));
-                else if (i == 2)
-                    assert_true(isinf(v) && v > 0);
-                else
-                    assert_float_eq(v, j == 3 ? 4.0f : 5.0f);
-            }
+    static const int64_t sizes[][2] = { { 7, 17 }, { 13, 33 } };
+    const int64_t k = 5;
+    float a[13 * 5], b[5 * 33], c[13 * 33];
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        const int64_t m = sizes[z][0], n = sizes[z][1];
+        for (int q = 0; q < N_IMPLS; q++) {
+            for (int i = 0; i < m * k; i++)
+                a[i] = 1.0f;
+            for (int i = 0; i < k * n; i++)
+                b[i] = 1.0f;
+            a[2 * k + 1] = INFINITY;       /* row 2: inf, and inf * 0 = NaN in column 3 */
+            b[1 * n + 3] = 0.0f;
+            b[4 * n + 16] = NAN;           /* column 16: NaN in every row */
+            if (!agi_sgemm_with(IMPLS[q], false, false, m, n, k, a, k, b, n, c, n, false))
+                continue;
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) {
+                    const float v = c[i * n + j];
+                    if (j == 16 || (i == 2 && j == 3))
+                        assert_true(isnan(v));
+                    else if (i == 2)
+                        assert_true(isinf(v) && v > 0);
+                    else
+                        assert_float_eq(v, j == 3 ? 4.0f : 5.0f);
+                }
+        }
     }
 }
 

@@ -70,8 +70,8 @@ static const struct {
     { 2, 2, { 8, 8 }, { 8, 8 } },                 /* below the threshold */
     { 2, 2, { 128, 784 }, { 784, 256 } },         /* an MLP layer */
     { 2, 2, { 300, 257 }, { 257, 131 } },         /* odd sizes: partial tiles */
-    { 2, 2, { 7, 1000 }, { 1000, 700 } },         /* few rows, many columns */
-    { 2, 2, { 1000, 300 }, { 300, 20 } },         /* many rows, few columns */
+    { 2, 2, { 7, 1000 }, { 1000, 1400 } },        /* few rows, many columns */
+    { 2, 2, { 2000, 300 }, { 300, 20 } },         /* many rows, few columns */
     { 3, 3, { 3, 100, 90 }, { 3, 90, 110 } },     /* batched */
     { 3, 2, { 4, 64, 300 }, { 300, 200 } },       /* batches merged into rows */
 };
