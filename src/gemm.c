@@ -377,6 +377,29 @@ static AGI_ALWAYS_INLINE void pack_b_nr(float *restrict bp, const float *restric
             continue;
         }
         /* op(B)(p, j) = B[j][p]: walk B's rows */
+        if (cols == NRP) {
+            const float *src = b + (j0 + s) * ldb + p0;
+            int64_t p = 0;
+#if HAVE_SSE_TRANSPOSE
+            /* 4 x 4 blocks: four rows of B, four steps of p, transposed (as pack_a) */
+            for (; p + 4 <= kc; p += 4)
+                for (int jj = 0; jj < NRP; jj += 4) {
+                    __m128 r0 = _mm_loadu_ps(src + jj * ldb + p);
+                    __m128 r1 = _mm_loadu_ps(src + (jj + 1) * ldb + p);
+                    __m128 r2 = _mm_loadu_ps(src + (jj + 2) * ldb + p);
+                    __m128 r3 = _mm_loadu_ps(src + (jj + 3) * ldb + p);
+                    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+                    _mm_storeu_ps(dst + p * NRP + jj, r0);
+                    _mm_storeu_ps(dst + (p + 1) * NRP + jj, r1);
+                    _mm_storeu_ps(dst + (p + 2) * NRP + jj, r2);
+                    _mm_storeu_ps(dst + (p + 3) * NRP + jj, r3);
+                }
+#endif
+            for (; p < kc; p++)
+                for (int jj = 0; jj < NRP; jj++)
+                    dst[p * NRP + jj] = src[jj * ldb + p];
+            continue;
+        }
         int j = 0;
         for (; j < cols; j++) {
             const float *src = b + (j0 + s + j) * ldb + p0;
