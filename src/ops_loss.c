@@ -251,9 +251,9 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
     void *aux = bytes ? agi_arena_alloc(&t->arena, bytes) : NULL;
     if (bytes && !aux)
         return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory", fn);
-    if (o.weight)
+    if (o.weight && g.c > 0)
         memcpy(aux, o.weight->data, (size_t)g.c * sizeof(float));
-    if (target)
+    if (target && tbytes > 0)
         memcpy((char *)aux + wbytes, target, tbytes);
     ag_tensor *in[2] = { input, ptarget };
     agi_call c = { .nin = ptarget ? 2 : 1, .in = in,
