@@ -205,10 +205,17 @@ static void sgd_step(ag_optim *o, int k)
 {
     const ag_sgd_opts s = o->sgd;
     ag_tensor *p = o->params[k];
-    const float *g = p->grad->data;
-    float *x = p->data, *buf = o->buf[k];
+    const float *restrict g = p->grad->data;
+    float *restrict x = p->data, *restrict buf = o->buf[k];
     const bool first = o->step[k] == 0;
-    for (int64_t i = 0; i < p->numel; i++) {
+    const int64_t n = p->numel;
+    if (s.momentum == 0.0f && s.weight_decay == 0.0f) {     /* plain SGD: one vector loop */
+        const float lr = s.maximize ? s.lr : -s.lr;
+        for (int64_t i = 0; i < n; i++)
+            x[i] = x[i] + lr * g[i];
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
         float d = s.maximize ? -g[i] : g[i];
         if (s.weight_decay != 0.0f)
             d = d + s.weight_decay * x[i];
