@@ -516,9 +516,11 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed);
 
 /* The number of threads large kernels (matmul) use, this caller included:
  * 1 (the default) to 64. The environment variable AG_NUM_THREADS sets it at
- * first use. Results are bit-identical for any count. Call it while no op
- * runs on any thread. AG_ERR_ARG for a count out of range; AG_ERR_NOMEM if
- * the system gave fewer threads (then that many are used). */
+ * first use. Results are bit-identical for any count. Called while ops run
+ * on other threads, it waits for the parallel loop in progress. The workers
+ * are joined at exit (or when the count is set back to 1). AG_ERR_ARG for a
+ * count out of range; AG_ERR_NOMEM if the system gave fewer threads (then
+ * that many are used). */
 ag_status ag_set_num_threads(int n);
 int ag_num_threads(void);
 

@@ -9,7 +9,8 @@
  * that each output element is computed by one task in a fixed order: results
  * are bit-identical for any thread count. One loop runs on the pool at a
  * time; a loop started while another runs (from another thread) simply runs
- * on its caller's thread alone. */
+ * on its caller's thread alone. ag_set_num_threads waits for a loop in
+ * progress; an exit handler joins the workers. */
 #include "internal.h"
 
 #include <limits.h>
@@ -101,12 +102,26 @@ static int start_workers(int n)
     return P.nthreads;
 }
 
+/* At exit: joins the workers, so that no thread is left holding what the C
+ * library gave it (valgrind reports a thread's TLS as possibly lost), unless
+ * a loop is running on another thread. */
+static void stop_at_exit(void)
+{
+    if (mtx_trylock(&P.busy) != thrd_success)
+        return;
+    if (P.nthreads > 1)
+        stop_workers();
+    mtx_unlock(&P.busy);
+}
+
 static void init(void)
 {
     P.nthreads = 1;
     P.ok = mtx_init(&P.busy, mtx_plain) == thrd_success &&
            mtx_init(&P.m, mtx_plain) == thrd_success &&
            cnd_init(&P.work) == thrd_success && cnd_init(&P.done) == thrd_success;
+    if (P.ok)
+        atexit(stop_at_exit);  /* (if it cannot register, workers are left as before) */
     const char *env = getenv("AG_NUM_THREADS");
     if (P.ok && env) {
         const long n = strtol(env, NULL, 10);
@@ -154,7 +169,9 @@ int ag_num_threads(void)
 void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx)
 {
     call_once(&P.once, init);
-    if (ntasks > 1 && P.ok && P.nthreads > 1 && mtx_trylock(&P.busy) == thrd_success) {
+    /* P.nthreads is read only under P.busy: ag_set_num_threads, on another
+     * thread, writes it holding P.busy */
+    if (ntasks > 1 && P.ok && mtx_trylock(&P.busy) == thrd_success) {
         const int n = P.nthreads;
         if (n > 1) {
             mtx_lock(&P.m);

@@ -1,9 +1,13 @@
 /* test_threads.c - the worker pool: matmul's forward and backward give
  * bit-identical results for 1, 2 and 3 threads over sizes on both sides of
  * the parallel threshold and every transposition the backward uses; so do the
- * elementwise ops (split in fixed ranges); tapes on two threads use the pool
- * at once; the thread count's argument checks. */
+ * elementwise ops (split in fixed ranges); so do affine and every gemm kernel
+ * (agi_sgemm_with) cut into grids for 2 to 5 threads; tapes on two threads
+ * use the pool at once, also while a third changes the thread count; the
+ * thread count's argument checks; workers left running at exit (valgrind in
+ * .ci/run checks that they are joined). */
 #include "testutil.h"
+#include "internal.h"
 
 #include <threads.h>
 
@@ -118,6 +122,8 @@ static ag_tensor *ew_pow(ag_tape *t, ag_tensor *a) { return ag_pow(t, a, 1.7f); 
 static ag_tensor *ew_adds(ag_tape *t, ag_tensor *a) { return ag_add_scalar(t, a, 0.3f); }
 static ag_tensor *ew_muls(ag_tape *t, ag_tensor *a) { return ag_mul_scalar(t, a, -1.3f); }
 static ag_tensor *ew_divs(ag_tape *t, ag_tensor *a) { return ag_div_scalar(t, a, 3.0f); }
+static ag_tensor *ew_subs(ag_tape *t, ag_tensor *a) { return ag_sub_scalar(t, a, 0.3f); }
+static ag_tensor *ew_rsubs(ag_tape *t, ag_tensor *a) { return ag_rsub_scalar(t, a, 0.3f); }
 
 static const ew_case EW_CASES[] = {
     { "exp", EW_UNARY, ag_exp, NULL },         { "log", EW_UNARY, ag_log, NULL },
@@ -129,7 +135,8 @@ static const ew_case EW_CASES[] = {
     { "gelu", EW_UNARY, ew_gelu_erf, NULL },   { "gelu_tanh", EW_UNARY, ew_gelu_tanh, NULL },
     { "clamp", EW_UNARY, ew_clamp, NULL },     { "pow", EW_UNARY, ew_pow, NULL },
     { "add_scalar", EW_UNARY, ew_adds, NULL }, { "mul_scalar", EW_UNARY, ew_muls, NULL },
-    { "div_scalar", EW_UNARY, ew_divs, NULL },
+    { "div_scalar", EW_UNARY, ew_divs, NULL }, { "sub_scalar", EW_UNARY, ew_subs, NULL },
+    { "rsub_scalar", EW_UNARY, ew_rsubs, NULL },
     { "add", EW_BINARY, NULL, ag_add },        { "sub", EW_BINARY, NULL, ag_sub },
     { "mul", EW_BINARY, NULL, ag_mul },        { "div", EW_BINARY, NULL, ag_div },
     { "maximum", EW_BINARY, NULL, ag_maximum }, { "minimum", EW_BINARY, NULL, ag_minimum },
@@ -232,14 +239,176 @@ static void test_two_tapes(void **state)
     assert_int_equal(ag_set_num_threads(1), AG_OK);
 }
 
+/* y = affine(x, w, b) and its three gradients (x: 2-D or 3-D) */
+static void affine_run(int ndx, const int64_t *sx, int64_t n_out, float **out)
+{
+    const int64_t sw[2] = { n_out, sx[ndx - 1] };
+    ag_tensor *x = ag_tensor_new(ndx, sx, NULL, true), *w = ag_tensor_new(2, sw, NULL, true);
+    ag_tensor *b = ag_tensor_new(1, &n_out, NULL, true);
+    fill(x, 4);
+    fill(w, 5);
+    fill(b, 6);
+    ag_tape *t = ag_tape_new();
+    ag_tensor *y = ag_affine(t, x, w, b);
+    assert_non_null(y);
+    ag_tensor *seed = ag_tensor_new(ag_ndim(y), ag_shape(y), NULL, false);
+    fill(seed, 7);
+    assert_int_equal(ag_backward_seed(t, y, seed), AG_OK);
+    out[0] = copy(y);
+    out[1] = copy(ag_grad(x));
+    out[2] = copy(ag_grad(w));
+    out[3] = copy(ag_grad(b));
+    ag_tensor_free(seed);
+    ag_tape_free(t);
+    ag_tensor_free(x);
+    ag_tensor_free(w);
+    ag_tensor_free(b);
+}
+
+/* affine (nn.Linear): forward, dx, dw (a transposed A) and db, above the
+ * parallel threshold, for 1 to 4 threads (4: a 2 x 2 grid) */
+static void test_affine_bit_identical(void **state)
+{
+    (void)state;
+    static const struct {
+        int ndx;
+        int64_t sx[3], n_out;
+    } cases[] = { { 2, { 256, 300 }, 200 }, { 3, { 3, 70, 301 }, 333 } };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int64_t m = cases[c].ndx == 2 ? cases[c].sx[0] : cases[c].sx[0] * cases[c].sx[1];
+        const int64_t n_in = cases[c].sx[cases[c].ndx - 1], n_out = cases[c].n_out;
+        const size_t bytes[4] = { (size_t)(m * n_out) * sizeof(float),
+                                  (size_t)(m * n_in) * sizeof(float),
+                                  (size_t)(n_out * n_in) * sizeof(float),
+                                  (size_t)n_out * sizeof(float) };
+        float *one[4], *many[4];
+        assert_int_equal(ag_set_num_threads(1), AG_OK);
+        affine_run(cases[c].ndx, cases[c].sx, n_out, one);
+        for (int n = 2; n <= 4; n++) {
+            assert_int_equal(ag_set_num_threads(n), AG_OK);
+            affine_run(cases[c].ndx, cases[c].sx, n_out, many);
+            for (int i = 0; i < 4; i++) {
+                assert_memory_equal(one[i], many[i], bytes[i]);
+                free(many[i]);
+            }
+        }
+        for (int i = 0; i < 4; i++)
+            free(one[i]);
+    }
+    assert_int_equal(ag_set_num_threads(1), AG_OK);
+}
+
+/* Every gemm kernel through the thread grid (matmul uses only the automatic
+ * choice): products above the parallel threshold, every transposition,
+ * assign and accumulate, 2 to 5 threads against 1, with row strides larger
+ * than the matrices. */
+static void test_gemm_kernels_bit_identical(void **state)
+{
+    (void)state;
+    static const int IMPLS[] = { AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2,
+                                 AGI_GEMM_AVX512 };
+    static const int64_t sizes[][3] = { { 205, 211, 200 }, { 13, 1100, 600 } };
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+        for (int flags = 0; flags < 4; flags++) {
+            const int64_t m = sizes[z][0], n = sizes[z][1], k = sizes[z][2];
+            const bool ta = flags & 1, tb = flags & 2;
+            const int64_t lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 1, ldc = n + 2;
+            const int64_t na = (ta ? k : m) * lda, nb = (tb ? n : k) * ldb, nc = m * ldc;
+            float *a = malloc((size_t)na * sizeof(float)), *b = malloc((size_t)nb * sizeof(float));
+            float *c1 = malloc((size_t)nc * sizeof(float)), *c2 = malloc((size_t)nc * sizeof(float));
+            assert_true(a && b && c1 && c2);
+            for (int64_t i = 0; i < na; i++)
+                a[i] = (float)((i * 7919) % 1999) / 1999.0f - 0.5f;
+            for (int64_t i = 0; i < nb; i++)
+                b[i] = (float)((i * 104729) % 2003) / 2003.0f - 0.5f;
+            for (size_t q = 0; q < sizeof IMPLS / sizeof IMPLS[0]; q++)
+                for (int acc = 0; acc < 2; acc++) {
+                    assert_int_equal(ag_set_num_threads(1), AG_OK);
+                    for (int64_t i = 0; i < nc; i++)
+                        c1[i] = (float)(i % 13);
+                    if (!agi_sgemm_with(IMPLS[q], ta, tb, m, n, k, a, lda, b, ldb, c1, ldc, acc))
+                        continue;      /* not on this CPU or build */
+                    for (int nt = 2; nt <= 5; nt++) {
+                        assert_int_equal(ag_set_num_threads(nt), AG_OK);
+                        for (int64_t i = 0; i < nc; i++)
+                            c2[i] = (float)(i % 13);
+                        assert_true(agi_sgemm_with(IMPLS[q], ta, tb, m, n, k, a, lda, b, ldb,
+                                                   c2, ldc, acc));
+                        if (memcmp(c1, c2, (size_t)nc * sizeof(float))) {
+                            print_error("kernel %d, %lld x %lld x %lld, ta=%d tb=%d acc=%d: "
+                                        "%d threads differ from 1\n", IMPLS[q], (long long)m,
+                                        (long long)n, (long long)k, ta, tb, acc, nt);
+                            fail();
+                        }
+                    }
+                }
+            free(a);
+            free(b);
+            free(c1);
+            free(c2);
+        }
+    assert_int_equal(ag_set_num_threads(1), AG_OK);
+}
+
+static int count_setter(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 64; i++)
+        (void)ag_set_num_threads(1 + i % 4);
+    return 0;
+}
+
+static int busy_tape_thread(void *arg)
+{
+    const result *want = arg;
+    for (int round = 0; round < 3; round++) {
+        result r = run(2, CASES[1].sa, 2, CASES[1].sb);
+        expect_same(want, &r);
+        result_free(&r);
+    }
+    return 0;
+}
+
+/* ag_set_num_threads while tapes on two other threads run products: it waits
+ * for the loop in progress, the others run alone or on the pool, and all get
+ * the serial results. (Under ThreadSanitizer this caught an unlocked read of
+ * the thread count in agi_parallel_for.) */
+static void test_set_while_running(void **state)
+{
+    (void)state;
+    assert_int_equal(ag_set_num_threads(1), AG_OK);
+    result one = run(2, CASES[1].sa, 2, CASES[1].sb);
+    thrd_t th[3];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(thrd_create(&th[i], busy_tape_thread, &one), thrd_success);
+    assert_int_equal(thrd_create(&th[2], count_setter, NULL), thrd_success);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(thrd_join(th[i], NULL), thrd_success);
+    result_free(&one);
+    assert_int_equal(ag_set_num_threads(1), AG_OK);
+}
+
 static void test_bad_counts(void **state)
 {
     (void)state;
+    const int before = ag_num_threads();     /* AG_NUM_THREADS may have set it */
     assert_int_equal(ag_set_num_threads(0), AG_ERR_ARG);
     assert_contains(ag_last_error(), "ag_set_num_threads: 0 threads");
     assert_int_equal(ag_set_num_threads(-3), AG_ERR_ARG);
     assert_int_equal(ag_set_num_threads(65), AG_ERR_ARG);
-    assert_int_equal(ag_num_threads(), 1);
+    assert_int_equal(ag_num_threads(), before);
+}
+
+/* Last: the workers are left running. The library joins them at exit, which
+ * the valgrind step of .ci/run checks (a thread alive at exit holds memory
+ * valgrind reports as possibly lost). */
+static void test_exit_with_workers(void **state)
+{
+    (void)state;
+    assert_int_equal(ag_set_num_threads(3), AG_OK);
+    result r = run(2, CASES[1].sa, 2, CASES[1].sb);
+    result_free(&r);
+    assert_int_equal(ag_num_threads(), 3);
 }
 
 int main(void)
@@ -248,7 +417,11 @@ int main(void)
         cmocka_unit_test(test_bad_counts),
         cmocka_unit_test(test_bit_identical),
         cmocka_unit_test(test_elementwise_bit_identical),
+        cmocka_unit_test(test_affine_bit_identical),
+        cmocka_unit_test(test_gemm_kernels_bit_identical),
         cmocka_unit_test(test_two_tapes),
+        cmocka_unit_test(test_set_while_running),
+        cmocka_unit_test(test_exit_with_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
