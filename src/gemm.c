@@ -50,8 +50,10 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define AGI_ALWAYS_INLINE inline __attribute__((always_inline))
+#define AGI_NOINLINE __attribute__((noinline))
 #else
 #define AGI_ALWAYS_INLINE inline
+#define AGI_NOINLINE
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -489,7 +491,8 @@ static int64_t k_block(int64_t k)
     return (k + nkb - 1) / nkb;
 }
 
-static void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+/* never inlined: its 224 KB of packing buffers must not pile up in a caller's frame */
+static AGI_NOINLINE void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                          const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                          int64_t ldc, bool accumulate)
 {
