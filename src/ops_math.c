@@ -77,45 +77,53 @@ ag_tensor *ag_sin(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIN, a,
  * multiple of pi/2) alone, and a scalar pass over a block that had any gives
  * them libm's value. */
 #define TRIG_BLOCK 1024
-static void sin_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
-{
-    const float *x = e->x;
-    float *y = e->y;
-    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
-        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
-        int bad = 0;
-        for (int64_t i = b0; i < b1; i++) {
-            int b;
-            y[i] = agi_vsinf_r(x[i], &b);
-            bad |= b;
-        }
-        if (bad)
-            for (int64_t i = b0; i < b1; i++)
-                if (agi_vtrig_bad(x[i]))
-                    y[i] = sinf(x[i]);
+
+/* y = VF(x) over [lo, hi), then LIBM(x) for the elements VF flagged */
+#define TRIG_FWD(name, VF, LIBM)                                                 \
+    static void name(const agi_ew *e, int64_t lo, int64_t hi)                    \
+    {                                                                            \
+        const float *x = e->x;                                                   \
+        float *y = e->y;                                                         \
+        for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {                       \
+            const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;      \
+            int bad = 0;                                                         \
+            for (int64_t i = b0; i < b1; i++) {                                  \
+                int b;                                                           \
+                y[i] = VF(x[i], &b);                                             \
+                bad |= b;                                                        \
+            }                                                                    \
+            if (bad)                                                             \
+                for (int64_t i = b0; i < b1; i++)                                \
+                    if (agi_vtrig_bad(x[i]))                                     \
+                        y[i] = LIBM(x[i]);                                       \
+        }                                                                        \
     }
-}
+
+/* d += g * SIGN VF(x) over [lo, hi), the flagged elements with LIBM(x) */
+#define TRIG_BWD(name, VF, SIGN, LIBM)                                           \
+    static void name(const agi_ew *e, int64_t lo, int64_t hi)                    \
+    {                                                                            \
+        const float *x = e->x, *g = e->g;                                        \
+        float *d = e->d;                                                         \
+        for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {                       \
+            const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;      \
+            int bad = 0;                                                         \
+            for (int64_t i = b0; i < b1; i++) {                                  \
+                int b;                                                           \
+                const float v = d[i] + g[i] * SIGN VF(x[i], &b);                 \
+                d[i] = b ? d[i] : v;                                             \
+                bad |= b;                                                        \
+            }                                                                    \
+            if (bad)                                                             \
+                for (int64_t i = b0; i < b1; i++)                                \
+                    if (agi_vtrig_bad(x[i]))                                     \
+                        d[i] += g[i] * SIGN LIBM(x[i]);                          \
+        }                                                                        \
+    }
+TRIG_FWD(sin_fwd_r, agi_vsinf_r, sinf)
 void agi_sin_fwd(ag_tensor *out) { agi_ew_fwd(out, sin_fwd_r); }
 /* da = g * cos(a) */
-static void sin_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
-{
-    const float *x = e->x, *g = e->g;
-    float *d = e->d;
-    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
-        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
-        int bad = 0;
-        for (int64_t i = b0; i < b1; i++) {
-            int b;
-            const float v = d[i] + g[i] * agi_vcosf_r(x[i], &b);
-            d[i] = b ? d[i] : v;
-            bad |= b;
-        }
-        if (bad)
-            for (int64_t i = b0; i < b1; i++)
-                if (agi_vtrig_bad(x[i]))
-                    d[i] += g[i] * cosf(x[i]);
-    }
-}
+TRIG_BWD(sin_bwd_r, agi_vcosf_r, +, cosf)
 void agi_sin_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
     agi_ew_bwd(out, dout, din, sin_bwd_r);
@@ -181,45 +189,10 @@ void agi_log_bwd(const ag_tensor *out, const float *dout, float *const *din)
 
 /* ---- cos: out = cos(a) ---- */
 ag_tensor *ag_cos(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_COS, a, 0.0f); }
-static void cos_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
-{
-    const float *x = e->x;
-    float *y = e->y;
-    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
-        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
-        int bad = 0;
-        for (int64_t i = b0; i < b1; i++) {
-            int b;
-            y[i] = agi_vcosf_r(x[i], &b);
-            bad |= b;
-        }
-        if (bad)
-            for (int64_t i = b0; i < b1; i++)
-                if (agi_vtrig_bad(x[i]))
-                    y[i] = cosf(x[i]);
-    }
-}
+TRIG_FWD(cos_fwd_r, agi_vcosf_r, cosf)
 void agi_cos_fwd(ag_tensor *out) { agi_ew_fwd(out, cos_fwd_r); }
 /* da = g * -sin(a) */
-static void cos_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
-{
-    const float *x = e->x, *g = e->g;
-    float *d = e->d;
-    for (int64_t b0 = lo; b0 < hi; b0 += TRIG_BLOCK) {
-        const int64_t b1 = hi - b0 < TRIG_BLOCK ? hi : b0 + TRIG_BLOCK;
-        int bad = 0;
-        for (int64_t i = b0; i < b1; i++) {
-            int b;
-            const float v = d[i] + g[i] * -agi_vsinf_r(x[i], &b);
-            d[i] = b ? d[i] : v;
-            bad |= b;
-        }
-        if (bad)
-            for (int64_t i = b0; i < b1; i++)
-                if (agi_vtrig_bad(x[i]))
-                    d[i] += g[i] * -sinf(x[i]);
-    }
-}
+TRIG_BWD(cos_bwd_r, agi_vsinf_r, -, sinf)
 void agi_cos_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
     agi_ew_bwd(out, dout, din, cos_bwd_r);

@@ -13,23 +13,6 @@
 #define ATOL 1e-5
 #define MAXV 2048
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        print_error("cannot open %s\n", path);
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 /* The next line of *pos (NUL-terminated in place), skipping comments and
  * blank lines; NULL at the end. */
@@ -146,34 +129,7 @@ static void run_linear(char **pos, const char *label)
     ag_linear_free(l);
 }
 
-static float opt_value(const char *line, const char *key, float dflt)
-{
-    char pat[32];
-    snprintf(pat, sizeof pat, " %s=", key);
-    const char *p = strstr(line, pat);
-    if (!p)
-        return dflt;
-    p += strlen(pat);
-    return strncmp(p, "True", 4) == 0 ? 1.0f : strncmp(p, "False", 5) == 0 ? 0.0f : strtof(p, NULL);
-}
 
-static ag_optim *make_optim(const char *line, int n, ag_tensor **ps)
-{
-    if (strncmp(line, "opt sgd", 7) == 0) {
-        ag_sgd_opts o = ag_sgd_defaults(opt_value(line, "lr", 0));
-        o.momentum = opt_value(line, "momentum", 0);
-        o.dampening = opt_value(line, "dampening", 0);
-        o.weight_decay = opt_value(line, "weight_decay", 0);
-        o.nesterov = opt_value(line, "nesterov", 0) != 0;
-        return ag_sgd_new(n, ps, &o);
-    }
-    const bool w = strncmp(line, "opt adamw", 9) == 0;
-    ag_adam_opts o = w ? ag_adamw_defaults() : ag_adam_defaults();
-    o.lr = opt_value(line, "lr", o.lr);
-    o.weight_decay = opt_value(line, "weight_decay", o.weight_decay);
-    o.amsgrad = opt_value(line, "amsgrad", 0) != 0;
-    return (w ? ag_adamw_new : ag_adam_new)(n, ps, &o);
-}
 
 static void run_train(char **pos, const char *label)
 {
@@ -197,7 +153,7 @@ static void run_train(char **pos, const char *label)
         snprintf(key, sizeof key, "param %d", k);
         assert_int_equal(read_floats(next_line(pos), key, ag_data(ps[k]), MAXV), ag_numel(ps[k]));
     }
-    ag_optim *opt = make_optim(optline, np, ps);
+    ag_optim *opt = tu_make_optim(optline, np, ps);
     assert_non_null(opt);
     char *xl = next_line(pos);
     int64_t n = strtoll(xl + 2, NULL, 10);
@@ -252,7 +208,7 @@ static void run_train(char **pos, const char *label)
 static void test_reference(void **state)
 {
     (void)state;
-    char *text = slurp(REF_FILE), *pos = text;
+    char *text = tu_slurp(REF_FILE), *pos = text;
     int expected = -1, cases = 0;
     assert_int_equal(sscanf(next_line(&pos), "nn_reference 1 %d", &expected), 1);
     for (char *line; (line = next_line(&pos)) != NULL; cases++) {

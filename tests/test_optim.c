@@ -13,23 +13,6 @@
 #define MAX_PARAMS 4
 #define MAX_VALUES 64
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        print_error("cannot open %s\n", path);
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
 
 typedef struct param {
     char name[16];
@@ -60,39 +43,7 @@ static void read_values(char *s, float *v, int64_t n)
     assert_true(*s == '\0');
 }
 
-static float opt_value(const char *line, const char *key, float dflt)
-{
-    char pat[32];
-    snprintf(pat, sizeof pat, " %s=", key);
-    const char *p = strstr(line, pat);
-    return p ? strtof(p + strlen(pat), NULL) : dflt;
-}
 
-static ag_optim *make_optim(const char *line, int n, ag_tensor **ps)
-{
-    char kind[16];
-    assert_int_equal(sscanf(line, "opt %15s", kind), 1);
-    if (strcmp(kind, "sgd") == 0) {
-        ag_sgd_opts o = ag_sgd_defaults(opt_value(line, "lr", 0));
-        o.momentum = opt_value(line, "momentum", 0);
-        o.dampening = opt_value(line, "dampening", 0);
-        o.weight_decay = opt_value(line, "weight_decay", 0);
-        o.nesterov = opt_value(line, "nesterov", 0) != 0;
-        o.maximize = opt_value(line, "maximize", 0) != 0;
-        return ag_sgd_new(n, ps, &o);
-    }
-    const bool w = strcmp(kind, "adamw") == 0;
-    assert_true(w || strcmp(kind, "adam") == 0);
-    ag_adam_opts o = w ? ag_adamw_defaults() : ag_adam_defaults();
-    o.lr = opt_value(line, "lr", o.lr);
-    o.beta1 = opt_value(line, "beta1", o.beta1);
-    o.beta2 = opt_value(line, "beta2", o.beta2);
-    o.eps = opt_value(line, "eps", o.eps);
-    o.weight_decay = opt_value(line, "weight_decay", o.weight_decay);
-    o.amsgrad = opt_value(line, "amsgrad", 0) != 0;
-    o.maximize = opt_value(line, "maximize", 0) != 0;
-    return (w ? ag_adamw_new : ag_adam_new)(n, ps, &o);
-}
 
 /* Sets p.grad to g through the public API: backward of the leaf itself with
  * seed g accumulates g into a zeroed grad. */
@@ -108,7 +59,7 @@ static void set_grad(ag_tape *t, ag_tensor *p, const float *g)
 static void test_reference(void **state)
 {
     (void)state;
-    char *text = slurp(REF_FILE);
+    char *text = tu_slurp(REF_FILE);
     char *next = text;
     int cases = 0, expected = -1, line_no = 0;
     long compared = 0;
@@ -164,7 +115,7 @@ static void test_reference(void **state)
                 ag_tensor *xs[MAX_PARAMS];
                 for (int k = 0; k < np; k++)
                     xs[k] = ps[k].x;
-                opt = make_optim(optline, np, xs);
+                opt = tu_make_optim(optline, np, xs);
                 if (!opt)
                     print_error("%s: %s\n", label, ag_last_error());
                 assert_non_null(opt);

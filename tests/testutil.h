@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,69 @@ static inline ag_tensor *tu_mat(int64_t r, int64_t c, const float *data, bool re
 {
     int64_t shape[2] = { r, c };
     return ag_tensor_new(2, shape, data, requires_grad);
+}
+
+/* ---- reference data files ------------------------------------------------------ */
+
+/* The whole file at path, NUL-terminated (free it); fails the test if unreadable. */
+static inline char *tu_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        print_error("cannot open %s\n", path);
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
+/* The value of " key=" in an "opt ..." line of the generated data (a number,
+ * or Python's True/False), or dflt if the key is absent. */
+static inline float tu_opt_value(const char *line, const char *key, float dflt)
+{
+    char pat[32];
+    snprintf(pat, sizeof pat, " %s=", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return dflt;
+    p += strlen(pat);
+    return strncmp(p, "True", 4) == 0 ? 1.0f : strncmp(p, "False", 5) == 0 ? 0.0f : strtof(p, NULL);
+}
+
+/* The optimizer an "opt <sgd|adam|adamw> key=value ..." line describes, over
+ * the n parameters ps (the format of tests/gen_optim_reference.py and
+ * tests/gen_nn_reference.py); absent keys take PyTorch's defaults. */
+static inline ag_optim *tu_make_optim(const char *line, int n, ag_tensor **ps)
+{
+    char kind[16];
+    assert_int_equal(sscanf(line, "opt %15s", kind), 1);
+    if (strcmp(kind, "sgd") == 0) {
+        ag_sgd_opts o = ag_sgd_defaults(tu_opt_value(line, "lr", 0));
+        o.momentum = tu_opt_value(line, "momentum", 0);
+        o.dampening = tu_opt_value(line, "dampening", 0);
+        o.weight_decay = tu_opt_value(line, "weight_decay", 0);
+        o.nesterov = tu_opt_value(line, "nesterov", 0) != 0;
+        o.maximize = tu_opt_value(line, "maximize", 0) != 0;
+        return ag_sgd_new(n, ps, &o);
+    }
+    const bool w = strcmp(kind, "adamw") == 0;
+    assert_true(w || strcmp(kind, "adam") == 0);
+    ag_adam_opts o = w ? ag_adamw_defaults() : ag_adam_defaults();
+    o.lr = tu_opt_value(line, "lr", o.lr);
+    o.beta1 = tu_opt_value(line, "beta1", o.beta1);
+    o.beta2 = tu_opt_value(line, "beta2", o.beta2);
+    o.eps = tu_opt_value(line, "eps", o.eps);
+    o.weight_decay = tu_opt_value(line, "weight_decay", o.weight_decay);
+    o.amsgrad = tu_opt_value(line, "amsgrad", 0) != 0;
+    o.maximize = tu_opt_value(line, "maximize", 0) != 0;
+    return (w ? ag_adamw_new : ag_adam_new)(n, ps, &o);
 }
 
 #endif /* AG_TESTUTIL_H */
