@@ -111,7 +111,8 @@
 
 /* ---- the kernels ----
  * BINARY_FORWARD_FN(name, EXPR) and BINARY_BACKWARD_FN(name, DA, DB) define
- * an op's forward and backward kernels: the same-shape case (the common one)
+ * an op's forward and backward kernels (and the backward's tile kernel,
+ * name_tile, for same-shape operands): the same-shape case (the common one)
  * is split over the worker pool (agi_parallel_range: fixed ranges, each
  * element written by one task, so bit-identical for any thread count); the
  * scalar-operand cases (whose gradient is a sum) and broadcasting run the
@@ -136,19 +137,19 @@
             BINARY_FORWARD(out, EXPR);                                            \
     }
 
+/* The same-shape backward's arrays: the operands, dout and the two grads
+ * (either may be NULL), all indexed alike. */
 typedef struct agi_binary_job {
-    const ag_tensor *out;
-    const float *dout;
-    float *const *din;
+    const float *a, *b, *g;
+    float *da, *db;
 } agi_binary_job;
 
 #define BINARY_BACKWARD_FN(fname, DA, DB)                                         \
     static void fname##_same_(void *p_, int64_t lo_, int64_t hi_)                 \
     {                                                                             \
         const agi_binary_job *j_ = p_;                                            \
-        const float *pa_ = j_->out->in[0]->data, *pb_ = j_->out->in[1]->data;     \
-        const float *pg_ = j_->dout;                                              \
-        float *da_ = j_->din[0], *db_ = j_->din[1];                               \
+        const float *pa_ = j_->a, *pb_ = j_->b, *pg_ = j_->g;                     \
+        float *da_ = j_->da, *db_ = j_->db;                                       \
         if (da_ && db_) {                                                         \
             for (int64_t i_ = lo_; i_ < hi_; i_++) {                              \
                 const float a = pa_[i_], b = pb_[i_], g = pg_[i_];                \
@@ -176,11 +177,19 @@ typedef struct agi_binary_job {
     void fname(const ag_tensor *out, const float *dout, float *const *din)        \
     {                                                                             \
         if (out->in[0]->numel == out->numel && out->in[1]->numel == out->numel) { \
-            agi_binary_job j_ = { out, dout, din };                               \
+            agi_binary_job j_ = { out->in[0]->data, out->in[1]->data, dout,       \
+                                  din[0], din[1] };                               \
             agi_parallel_range(out->numel, fname##_same_, &j_);                   \
         } else {                                                                  \
             BINARY_BACKWARD(out, dout, din, DA, DB);                              \
         }                                                                         \
+    }                                                                             \
+    void fname##_tile(const ag_tensor *out, const float *dout, float *const *din, \
+                      int64_t lo_, int64_t hi_)                                   \
+    {                                                                             \
+        agi_binary_job j_ = { out->in[0]->data + lo_, out->in[1]->data + lo_,     \
+                              dout, din[0], din[1] };                             \
+        fname##_same_(&j_, 0, hi_ - lo_);                                         \
     }
 
 #endif /* AG_BINARY_H */

@@ -84,6 +84,7 @@ struct ag_tensor {
     void *aux;                 /* op-specific data copied to the arena (index lists) */
     void *save;                /* scratch the forward keeps for the backward */
     float **dinv;              /* din array of an op with > AGI_INLINE_INPUTS inputs */
+    uint64_t zmark;            /* == tape->epoch once gbuf is initialised (zeroed or written) */
 };
 
 struct ag_tape {
@@ -142,6 +143,20 @@ void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx);
 typedef void (*agi_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void agi_parallel_range(int64_t n, agi_range_fn fn, void *ctx);
 
+/* ---- vector width of the math-heavy elementwise loops (simd.c, unary.h) ----
+ * agi_simd() is the level to run (the best available, or AG_SIMD's);
+ * agi_simd_force(level) makes every thread use that level (-1: back to
+ * normal; ignored if unavailable), for tests comparing the widths. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define AGI_SIMD_CLONES 1
+#else
+#define AGI_SIMD_CLONES 0
+#endif
+enum { AGI_SIMD_BASE, AGI_SIMD_AVX2, AGI_SIMD_AVX512 };
+int agi_simd(void);
+bool agi_simd_available(int level);
+void agi_simd_force(int level);
+
 /* ---- the op table --------------------------------------------------------------
  * One row per op, in one list (AGI_OPS, made of one sub-list per op family
  * so families can grow apart), expanded into the enum and the table.
@@ -161,61 +176,63 @@ void agi_parallel_range(int64_t n, agi_range_fn fn, void *ctx);
  * gradient test cases (tests/gc_*.inc).
  * The shape function is named in full (agi_shape_same, agi_shape_bcast, or
  * the family's agi_<op>_shape); kernels without their agi_ prefix.
- * X(ENUM, name, grad_fn, n_inputs, shape, forward, backward, domain) */
+ * tile is ew for an elementwise op whose backward also exists as a tile
+ * kernel, agi_<backward>_tile (see agi_tile_fn), and no otherwise.
+ * X(ENUM, name, grad_fn, n_inputs, shape, forward, backward, domain, tile) */
 #define AGI_OPS_ARITH(X)                                                                          \
-    X(ADD,         "add",         "AddBackward0",  2, agi_shape_bcast, add_fwd,     add_bwd,     AGI_DOM_REAL) \
-    X(SUB,         "sub",         "SubBackward0",  2, agi_shape_bcast, sub_fwd,     sub_bwd,     AGI_DOM_REAL) \
-    X(MUL,         "mul",         "MulBackward0",  2, agi_shape_bcast, mul_fwd,     mul_bwd,     AGI_DOM_REAL) \
-    X(NEG,         "neg",         "NegBackward0",  1, agi_shape_same,  neg_fwd,     neg_bwd,     AGI_DOM_REAL) \
-    X(ADD_SCALAR,  "add_scalar",  "AddBackward0",  1, agi_shape_same,  adds_fwd,    adds_bwd,    AGI_DOM_REAL) \
-    X(SUB_SCALAR,  "sub_scalar",  "SubBackward0",  1, agi_shape_same,  subs_fwd,    adds_bwd,    AGI_DOM_REAL) \
-    X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL) \
-    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL) \
-    X(DIV,         "div",         "DivBackward0",  2, agi_shape_bcast, div_fwd,     div_bwd,     AGI_DOM_POS)  \
-    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE)
+    X(ADD,         "add",         "AddBackward0",  2, agi_shape_bcast, add_fwd,     add_bwd,     AGI_DOM_REAL, ew) \
+    X(SUB,         "sub",         "SubBackward0",  2, agi_shape_bcast, sub_fwd,     sub_bwd,     AGI_DOM_REAL, ew) \
+    X(MUL,         "mul",         "MulBackward0",  2, agi_shape_bcast, mul_fwd,     mul_bwd,     AGI_DOM_REAL, ew) \
+    X(NEG,         "neg",         "NegBackward0",  1, agi_shape_same,  neg_fwd,     neg_bwd,     AGI_DOM_REAL, ew) \
+    X(ADD_SCALAR,  "add_scalar",  "AddBackward0",  1, agi_shape_same,  adds_fwd,    adds_bwd,    AGI_DOM_REAL, ew) \
+    X(SUB_SCALAR,  "sub_scalar",  "SubBackward0",  1, agi_shape_same,  subs_fwd,    adds_bwd,    AGI_DOM_REAL, ew) \
+    X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL, ew) \
+    X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL, ew) \
+    X(DIV,         "div",         "DivBackward0",  2, agi_shape_bcast, div_fwd,     div_bwd,     AGI_DOM_POS, ew)  \
+    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE, ew)
 
 /* elementwise math (ops_math.c) */
 #define AGI_OPS_MATH(X)                                                                           \
-    X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS)  \
-    X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL) \
-    X(SIN,         "sin",         "SinBackward0",  1, agi_shape_same,  sin_fwd,     sin_bwd,     AGI_DOM_REAL) \
-    X(SQRT,        "sqrt",        "SqrtBackward0", 1, agi_shape_same,  sqrt_fwd,    sqrt_bwd,    AGI_DOM_POS)  \
-    X(POW_TENSOR,  "pow_tensor",  "PowBackward1",  2, agi_shape_bcast, powt_fwd,    powt_bwd,    AGI_DOM_POS)  \
-    X(LOG,         "log",         "LogBackward0",  1, agi_shape_same,  log_fwd,     log_bwd,     AGI_DOM_POS)  \
-    X(COS,         "cos",         "CosBackward0",  1, agi_shape_same,  cos_fwd,     cos_bwd,     AGI_DOM_REAL) \
-    X(TAN,         "tan",         "TanBackward0",  1, agi_shape_same,  tan_fwd,     tan_bwd,     AGI_DOM_NONE) \
-    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL)
+    X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS, ew)  \
+    X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL, ew) \
+    X(SIN,         "sin",         "SinBackward0",  1, agi_shape_same,  sin_fwd,     sin_bwd,     AGI_DOM_REAL, ew) \
+    X(SQRT,        "sqrt",        "SqrtBackward0", 1, agi_shape_same,  sqrt_fwd,    sqrt_bwd,    AGI_DOM_POS, ew)  \
+    X(POW_TENSOR,  "pow_tensor",  "PowBackward1",  2, agi_shape_bcast, powt_fwd,    powt_bwd,    AGI_DOM_POS, ew)  \
+    X(LOG,         "log",         "LogBackward0",  1, agi_shape_same,  log_fwd,     log_bwd,     AGI_DOM_POS, ew)  \
+    X(COS,         "cos",         "CosBackward0",  1, agi_shape_same,  cos_fwd,     cos_bwd,     AGI_DOM_REAL, ew) \
+    X(TAN,         "tan",         "TanBackward0",  1, agi_shape_same,  tan_fwd,     tan_bwd,     AGI_DOM_NONE, ew) \
+    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL, ew)
 
 /* activations and elementwise comparisons (ops_act.c); gelu's param[0] is 1
  * for the tanh approximation, clamp's param[0..1] are its bounds */
 #define AGI_OPS_ACT(X)                                                                            \
-    X(TANH,        "tanh",        "TanhBackward0",      1, agi_shape_same,  tanh_fwd,    tanh_bwd,    AGI_DOM_REAL) \
-    X(SIGMOID,     "sigmoid",     "SigmoidBackward0",   1, agi_shape_same,  sigmoid_fwd, sigmoid_bwd, AGI_DOM_REAL) \
-    X(RELU,        "relu",        "ReluBackward0",      1, agi_shape_same,  relu_fwd,    relu_bwd,    AGI_DOM_REAL) \
-    X(LEAKY_RELU,  "leaky_relu",  "LeakyReluBackward0", 1, agi_shape_same,  lrelu_fwd,   lrelu_bwd,   AGI_DOM_REAL) \
-    X(GELU,        "gelu",        "GeluBackward0",      1, agi_shape_same,  gelu_fwd,    gelu_bwd,    AGI_DOM_REAL) \
-    X(CLAMP,       "clamp",       "ClampBackward1",     1, agi_shape_same,  clamp_fwd,   clamp_bwd,   AGI_DOM_NONE) \
-    X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, maximum_fwd, maximum_bwd,    AGI_DOM_NONE) \
-    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE)
+    X(TANH,        "tanh",        "TanhBackward0",      1, agi_shape_same,  tanh_fwd,    tanh_bwd,    AGI_DOM_REAL, ew) \
+    X(SIGMOID,     "sigmoid",     "SigmoidBackward0",   1, agi_shape_same,  sigmoid_fwd, sigmoid_bwd, AGI_DOM_REAL, ew) \
+    X(RELU,        "relu",        "ReluBackward0",      1, agi_shape_same,  relu_fwd,    relu_bwd,    AGI_DOM_REAL, ew) \
+    X(LEAKY_RELU,  "leaky_relu",  "LeakyReluBackward0", 1, agi_shape_same,  lrelu_fwd,   lrelu_bwd,   AGI_DOM_REAL, ew) \
+    X(GELU,        "gelu",        "GeluBackward0",      1, agi_shape_same,  gelu_fwd,    gelu_bwd,    AGI_DOM_REAL, ew) \
+    X(CLAMP,       "clamp",       "ClampBackward1",     1, agi_shape_same,  clamp_fwd,   clamp_bwd,   AGI_DOM_NONE, ew) \
+    X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, maximum_fwd, maximum_bwd,    AGI_DOM_NONE, ew) \
+    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE, ew)
 
 /* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
 #define AGI_OPS_SHAPE(X)                                                                                                  \
-    X(RESHAPE,      "reshape",      "ReshapeAliasBackward0", 1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
-    X(VIEW,         "view",         "ViewBackward0",         1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
-    X(FLATTEN,      "flatten",      "ReshapeAliasBackward0", 1, agi_shape_flatten,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
-    X(SQUEEZE,      "squeeze",      "SqueezeBackward1",      1, agi_shape_squeeze,      view_fwd,    view_bwd,    AGI_DOM_NONE) \
-    X(SQUEEZE_ALL,  "squeeze_all",  "SqueezeBackward0",      1, agi_shape_squeeze_all,  view_fwd,    view_bwd,    AGI_DOM_NONE) \
-    X(UNSQUEEZE,    "unsqueeze",    "UnsqueezeBackward0",    1, agi_shape_unsqueeze,    view_fwd,    view_bwd,    AGI_DOM_NONE) \
-    X(TRANSPOSE,    "transpose",    "TransposeBackward0",    1, agi_shape_transpose,    perm_fwd,    perm_bwd,    AGI_DOM_NONE) \
-    X(T,            "t",            "TBackward0",            1, agi_shape_t,            perm_fwd,    perm_bwd,    AGI_DOM_NONE) \
-    X(PERMUTE,      "permute",      "PermuteBackward0",      1, agi_shape_permute,      perm_fwd,    perm_bwd,    AGI_DOM_NONE) \
-    X(EXPAND,       "expand",       "ExpandBackward0",       1, agi_shape_expand,       expand_fwd,  expand_bwd,  AGI_DOM_NONE) \
-    X(CAT,          "cat",          "CatBackward0",         -1, agi_shape_cat,          cat_fwd,     cat_bwd,     AGI_DOM_NONE) \
-    X(STACK,        "stack",        "StackBackward0",       -1, agi_shape_stack,        cat_fwd,     cat_bwd,     AGI_DOM_NONE) \
-    X(NARROW,       "narrow",       "SliceBackward0",        1, agi_shape_narrow,       slice_fwd,   slice_bwd,   AGI_DOM_NONE) \
-    X(SELECT,       "select",       "SelectBackward0",       1, agi_shape_select,       slice_fwd,   slice_bwd,   AGI_DOM_NONE) \
-    X(INDEX_SELECT, "index_select", "IndexSelectBackward0",  1, agi_shape_index_select, isel_fwd,    isel_bwd,    AGI_DOM_NONE) \
-    X(GATHER,       "gather",       "GatherBackward0",       1, agi_shape_gather,       gather_fwd,  gather_bwd,  AGI_DOM_NONE)
+    X(RESHAPE,      "reshape",      "ReshapeAliasBackward0", 1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
+    X(VIEW,         "view",         "ViewBackward0",         1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
+    X(FLATTEN,      "flatten",      "ReshapeAliasBackward0", 1, agi_shape_flatten,      view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
+    X(SQUEEZE,      "squeeze",      "SqueezeBackward1",      1, agi_shape_squeeze,      view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
+    X(SQUEEZE_ALL,  "squeeze_all",  "SqueezeBackward0",      1, agi_shape_squeeze_all,  view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
+    X(UNSQUEEZE,    "unsqueeze",    "UnsqueezeBackward0",    1, agi_shape_unsqueeze,    view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
+    X(TRANSPOSE,    "transpose",    "TransposeBackward0",    1, agi_shape_transpose,    perm_fwd,    perm_bwd,    AGI_DOM_NONE, no) \
+    X(T,            "t",            "TBackward0",            1, agi_shape_t,            perm_fwd,    perm_bwd,    AGI_DOM_NONE, no) \
+    X(PERMUTE,      "permute",      "PermuteBackward0",      1, agi_shape_permute,      perm_fwd,    perm_bwd,    AGI_DOM_NONE, no) \
+    X(EXPAND,       "expand",       "ExpandBackward0",       1, agi_shape_expand,       expand_fwd,  expand_bwd,  AGI_DOM_NONE, no) \
+    X(CAT,          "cat",          "CatBackward0",         -1, agi_shape_cat,          cat_fwd,     cat_bwd,     AGI_DOM_NONE, no) \
+    X(STACK,        "stack",        "StackBackward0",       -1, agi_shape_stack,        cat_fwd,     cat_bwd,     AGI_DOM_NONE, no) \
+    X(NARROW,       "narrow",       "SliceBackward0",        1, agi_shape_narrow,       slice_fwd,   slice_bwd,   AGI_DOM_NONE, no) \
+    X(SELECT,       "select",       "SelectBackward0",       1, agi_shape_select,       slice_fwd,   slice_bwd,   AGI_DOM_NONE, no) \
+    X(INDEX_SELECT, "index_select", "IndexSelectBackward0",  1, agi_shape_index_select, isel_fwd,    isel_bwd,    AGI_DOM_NONE, no) \
+    X(GATHER,       "gather",       "GatherBackward0",       1, agi_shape_gather,       gather_fwd,  gather_bwd,  AGI_DOM_NONE, no)
 /* their shape functions (ops_shape.c) */
 struct agi_call;
 bool agi_shape_reshape(ag_tape *t, const char *fn, struct agi_call *c);
@@ -244,33 +261,33 @@ bool agi_shape_amax(ag_tape *t, const char *fn, struct agi_call *c);        /* a
 bool agi_shape_var(ag_tape *t, const char *fn, struct agi_call *c);         /* var, std */
 bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* softmax, log_softmax */
 #define AGI_OPS_REDUCE(X)                                                                         \
-    X(SUM,         "sum",         "SumBackward0",        1, agi_shape_reduce,      sum_fwd,         sum_bwd,         AGI_DOM_NONE) \
-    X(MEAN,        "mean",        "MeanBackward0",       1, agi_shape_reduce,      mean_fwd,        mean_bwd,        AGI_DOM_NONE) \
-    X(MAX,         "max",         "MaxBackward0",        1, agi_shape_extreme_dim, max_fwd,         max_bwd,         AGI_DOM_NONE) \
-    X(MIN,         "min",         "MinBackward0",        1, agi_shape_extreme_dim, min_fwd,         min_bwd,         AGI_DOM_NONE) \
-    X(MAX_ALL,     "max_all",     "MaxBackward1",        1, agi_shape_extreme_all, max_all_fwd,     max_all_bwd,     AGI_DOM_NONE) \
-    X(MIN_ALL,     "min_all",     "MinBackward1",        1, agi_shape_extreme_all, min_all_fwd,     min_all_bwd,     AGI_DOM_NONE) \
-    X(AMAX,        "amax",        "AmaxBackward0",       1, agi_shape_amax,        amax_fwd,        amax_bwd,        AGI_DOM_NONE) \
-    X(AMIN,        "amin",        "AminBackward0",       1, agi_shape_amax,        amin_fwd,        amin_bwd,        AGI_DOM_NONE) \
-    X(VAR,         "var",         "VarBackward0",        1, agi_shape_var,         var_fwd,         var_bwd,         AGI_DOM_NONE) \
-    X(STD,         "std",         "StdBackward0",        1, agi_shape_var,         std_fwd,         std_bwd,         AGI_DOM_NONE) \
-    X(LOGSUMEXP,   "logsumexp",   "LogsumexpBackward0",  1, agi_shape_reduce,      lse_fwd,         lse_bwd,         AGI_DOM_NONE) \
-    X(SOFTMAX,     "softmax",     "SoftmaxBackward0",    1, agi_shape_softmax,     softmax_fwd,     softmax_bwd,     AGI_DOM_NONE) \
-    X(LOG_SOFTMAX, "log_softmax", "LogSoftmaxBackward0", 1, agi_shape_softmax,     log_softmax_fwd, log_softmax_bwd, AGI_DOM_NONE)
+    X(SUM,         "sum",         "SumBackward0",        1, agi_shape_reduce,      sum_fwd,         sum_bwd,         AGI_DOM_NONE, no) \
+    X(MEAN,        "mean",        "MeanBackward0",       1, agi_shape_reduce,      mean_fwd,        mean_bwd,        AGI_DOM_NONE, no) \
+    X(MAX,         "max",         "MaxBackward0",        1, agi_shape_extreme_dim, max_fwd,         max_bwd,         AGI_DOM_NONE, no) \
+    X(MIN,         "min",         "MinBackward0",        1, agi_shape_extreme_dim, min_fwd,         min_bwd,         AGI_DOM_NONE, no) \
+    X(MAX_ALL,     "max_all",     "MaxBackward1",        1, agi_shape_extreme_all, max_all_fwd,     max_all_bwd,     AGI_DOM_NONE, no) \
+    X(MIN_ALL,     "min_all",     "MinBackward1",        1, agi_shape_extreme_all, min_all_fwd,     min_all_bwd,     AGI_DOM_NONE, no) \
+    X(AMAX,        "amax",        "AmaxBackward0",       1, agi_shape_amax,        amax_fwd,        amax_bwd,        AGI_DOM_NONE, no) \
+    X(AMIN,        "amin",        "AminBackward0",       1, agi_shape_amax,        amin_fwd,        amin_bwd,        AGI_DOM_NONE, no) \
+    X(VAR,         "var",         "VarBackward0",        1, agi_shape_var,         var_fwd,         var_bwd,         AGI_DOM_NONE, no) \
+    X(STD,         "std",         "StdBackward0",        1, agi_shape_var,         std_fwd,         std_bwd,         AGI_DOM_NONE, no) \
+    X(LOGSUMEXP,   "logsumexp",   "LogsumexpBackward0",  1, agi_shape_reduce,      lse_fwd,         lse_bwd,         AGI_DOM_NONE, no) \
+    X(SOFTMAX,     "softmax",     "SoftmaxBackward0",    1, agi_shape_softmax,     softmax_fwd,     softmax_bwd,     AGI_DOM_NONE, no) \
+    X(LOG_SOFTMAX, "log_softmax", "LogSoftmaxBackward0", 1, agi_shape_softmax,     log_softmax_fwd, log_softmax_bwd, AGI_DOM_NONE, no)
 
 /* matmul (ops_linalg.c) */
 #define AGI_OPS_LINALG(X)                                                                         \
-    X(MATMUL,      "matmul",      "MmBackward0",   2, agi_matmul_shape, matmul_fwd,  matmul_bwd,  AGI_DOM_NONE)
+    X(MATMUL,      "matmul",      "MmBackward0",   2, agi_matmul_shape, matmul_fwd,  matmul_bwd,  AGI_DOM_NONE, no)
 
 /* fused losses (ops_loss.c) */
 #define AGI_OPS_LOSS(X)                                                                           \
-    X(MSE_LOSS,           "mse_loss",           "MseLossBackward0",  2,  agi_mse_shape, mse_fwd, mse_bwd, AGI_DOM_NONE) \
-    X(CROSS_ENTROPY,      "cross_entropy",      "NllLossBackward0",  1,  agi_ce_shape,  ce_fwd,  ce_bwd,  AGI_DOM_NONE) \
-    X(CROSS_ENTROPY_PROB, "cross_entropy_prob", "CrossEntropyProbBackward", 2, agi_ce_shape, ce_fwd, ce_bwd, AGI_DOM_NONE)
+    X(MSE_LOSS,           "mse_loss",           "MseLossBackward0",  2,  agi_mse_shape, mse_fwd, mse_bwd, AGI_DOM_NONE, no) \
+    X(CROSS_ENTROPY,      "cross_entropy",      "NllLossBackward0",  1,  agi_ce_shape,  ce_fwd,  ce_bwd,  AGI_DOM_NONE, no) \
+    X(CROSS_ENTROPY_PROB, "cross_entropy_prob", "CrossEntropyProbBackward", 2, agi_ce_shape, ce_fwd, ce_bwd, AGI_DOM_NONE, no)
 
 /* nn building blocks (ops_nn.c) */
 #define AGI_OPS_NN(X)                                                                             \
-    X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE)
+    X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE, no)
 
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
     AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X)
@@ -306,6 +323,15 @@ typedef struct agi_call {
 
 typedef void (*agi_forward_fn)(ag_tensor *out);
 typedef void (*agi_backward_fn)(const ag_tensor *out, const float *dout, float *const *din);
+/* An elementwise op's backward over the elements [lo, hi) of a result whose
+ * inputs all have its numel (no broadcasting), on the caller's thread:
+ * d[k][i - lo] += dout[i - lo] * d(out)/d(in[k]) at element i. dout and d[k]
+ * point at element lo of their arrays (which may be tile-sized scratch: see
+ * the backward in tape.c); the inputs' and the result's data are read at
+ * element i of their own arrays. Per element it computes exactly what the
+ * backward kernel computes. */
+typedef void (*agi_tile_fn)(const ag_tensor *out, const float *dout, float *const *din,
+                            int64_t lo, int64_t hi);
 typedef bool (*agi_shape_fn)(ag_tape *t, const char *fn, agi_call *c);
 
 typedef struct agi_op_def {
@@ -317,16 +343,22 @@ typedef struct agi_op_def {
     agi_forward_fn forward;
     agi_backward_fn backward;
     int domain;
+    agi_tile_fn tile;          /* NULL unless the row's tile is ew */
 } agi_op_def;
 
 extern const agi_op_def agi_ops[AGI_OP_COUNT];
 
 /* Declarations of every kernel the table names (defined in ops_*.c, with an
  * agi_ prefix: the row's add_fwd is agi_add_fwd). */
-#define AGI_DECL(E, name, gf, n, shp, fwd, bwd, dom) \
+#define AGI_TILE_DECL_ew(bwd) \
+    void agi_##bwd##_tile(const ag_tensor *out, const float *dout, float *const *din, \
+                          int64_t lo, int64_t hi);
+#define AGI_TILE_DECL_no(bwd)
+#define AGI_DECL(E, name, gf, n, shp, fwd, bwd, dom, tile) \
     bool shp(ag_tape *t, const char *fn, agi_call *c); \
     void agi_##fwd(ag_tensor *out);                  \
-    void agi_##bwd(const ag_tensor *out, const float *dout, float *const *din);
+    void agi_##bwd(const ag_tensor *out, const float *dout, float *const *din); \
+    AGI_TILE_DECL_##tile(bwd)
 AGI_OPS(AGI_DECL)
 #undef AGI_DECL
 

@@ -15,13 +15,14 @@
 
 /* ---- tanh: out = tanh(a) ---- */
 ag_tensor *ag_tanh(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_TANH, a, 0.0f); }
-static void tanh_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void tanh_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x;
     float *y = e->y;
     for (int64_t i = lo; i < hi; i++)
         y[i] = agi_vtanhf(x[i]);
 }
+AGI_EW_WIDE(tanh_fwd_r)
 void agi_tanh_fwd(ag_tensor *out) { agi_ew_fwd(out, tanh_fwd_r); }
 /* da = g * (1 - out * out)  (tanh_backward) */
 static void tanh_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
@@ -31,21 +32,19 @@ static void tanh_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] * (1.0f - y[i] * y[i]);
 }
-void agi_tanh_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, tanh_bwd_r);
-}
+AGI_EW_BWD(agi_tanh_bwd, tanh_bwd_r)
 
 /* ---- sigmoid: out = 1 / (1 + exp(-a)) (agi_vsigmoidf: e^a / (1 + e^a) for
  * a < 0, so tiny results are not flushed to 0 where exp(-a) overflows) ---- */
 ag_tensor *ag_sigmoid(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIGMOID, a, 0.0f); }
-static void sigmoid_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void sigmoid_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x;
     float *y = e->y;
     for (int64_t i = lo; i < hi; i++)
         y[i] = agi_vsigmoidf(x[i]);
 }
+AGI_EW_WIDE(sigmoid_fwd_r)
 void agi_sigmoid_fwd(ag_tensor *out) { agi_ew_fwd(out, sigmoid_fwd_r); }
 /* da = g * (1 - out) * out  (sigmoid_backward) */
 static void sigmoid_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
@@ -55,10 +54,7 @@ static void sigmoid_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] * (1.0f - y[i]) * y[i];
 }
-void agi_sigmoid_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, sigmoid_bwd_r);
-}
+AGI_EW_BWD(agi_sigmoid_bwd, sigmoid_bwd_r)
 
 /* ---- relu: out = max(a, 0), NaN stays NaN ---- */
 ag_tensor *ag_relu(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_RELU, a, 0.0f); }
@@ -80,10 +76,7 @@ static void relu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
         d[i] += y[i] <= 0.0f ? 0.0f : gi;
     }
 }
-void agi_relu_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, relu_bwd_r);
-}
+AGI_EW_BWD(agi_relu_bwd, relu_bwd_r)
 
 /* ---- leaky_relu: out = a > 0 ? a : a * slope ---- */
 ag_tensor *ag_leaky_relu(ag_tape *t, ag_tensor *a, float negative_slope)
@@ -108,10 +101,7 @@ static void lrelu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += x[i] > 0.0f ? g[i] : g[i] * s;
 }
-void agi_lrelu_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, lrelu_bwd_r);
-}
+AGI_EW_BWD(agi_lrelu_bwd, lrelu_bwd_r)
 
 /* ---- gelu: out = a * Phi(a), exact (erf) or with the tanh approximation ---- */
 
@@ -126,7 +116,7 @@ ag_tensor *ag_gelu(ag_tape *t, ag_tensor *a, bool tanh_approximate)
 }
 /* erf:  out = a * 0.5 * (1 + erf(a / sqrt(2)))
  * tanh: out = 0.5 * a * (1 + tanh(inner)),  inner = sqrt(2/pi) * (a + 0.044715 a^3) */
-static void gelu_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void gelu_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x;
     float *y = e->y;
@@ -141,12 +131,13 @@ static void gelu_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
             y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * GELU_SQRT1_2));
     }
 }
+AGI_EW_WIDE(gelu_fwd_r)
 void agi_gelu_fwd(ag_tensor *out) { agi_ew_fwd(out, gelu_fwd_r); }
 /* erf:  da = g * (cdf + a * pdf),  cdf = 0.5 (1 + erf(a / sqrt(2))),
  *                                  pdf = exp(-a^2 / 2) / sqrt(2 pi)
  * tanh: da = g * (0.5 (1 + th) + 0.5 a (1 - th^2) sqrt(2/pi) (1 + 3 * 0.044715 a^2)),
  *       th = tanh(inner)   (GeluBackward's formulas, NaN at +-inf as there) */
-static void gelu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void gelu_bwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x, *g = e->g;
     float *d = e->d;
@@ -170,10 +161,8 @@ static void gelu_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
         }
     }
 }
-void agi_gelu_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, gelu_bwd_r);
-}
+AGI_EW_WIDE(gelu_bwd_r)
+AGI_EW_BWD(agi_gelu_bwd, gelu_bwd_r)
 
 /* ---- clamp: out = min(max(a, lo), hi); NaN in a or in a bound gives NaN ---- */
 ag_tensor *ag_clamp(ag_tape *t, ag_tensor *a, float min, float max)
@@ -214,10 +203,7 @@ static void clamp_bwd_r(const agi_ew *e, int64_t i0, int64_t i1)
         d[i] += (x[i] >= lo && x[i] <= hi) ? gi : 0.0f;
     }
 }
-void agi_clamp_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, clamp_bwd_r);
-}
+AGI_EW_BWD(agi_clamp_bwd, clamp_bwd_r)
 
 /* ---- maximum, minimum: elementwise, broadcasting; NaN wins ---- */
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_MAXIMUM, a, b); }

@@ -42,10 +42,7 @@ static void neg_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] -= g[i];
 }
-void agi_neg_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, neg_bwd_r);
-}
+AGI_EW_BWD(agi_neg_bwd, neg_bwd_r)
 
 /* ---- add_scalar: out = a + s;  sub_scalar: out = a - s ---- */
 ag_tensor *ag_add_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_ADD_SCALAR, a, s); }
@@ -76,10 +73,7 @@ static void adds_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i];
 }
-void agi_adds_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, adds_bwd_r);
-}
+AGI_EW_BWD(agi_adds_bwd, adds_bwd_r)
 
 /* ---- rsub_scalar: out = s - a;  backward is neg's: da = -g ---- */
 ag_tensor *ag_rsub_scalar(ag_tape *t, ag_tensor *a, float s) { return agi_unary(t, AGI_OP_RSUB_SCALAR, a, s); }
@@ -113,10 +107,7 @@ static void muls_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] * s;
 }
-void agi_muls_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, muls_bwd_r);
-}
+AGI_EW_BWD(agi_muls_bwd, muls_bwd_r)
 
 /* ---- div: out = a / b (true division; x / 0 is +-inf or NaN, as in PyTorch) ---- */
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b) { return agi_binary(t, AGI_OP_DIV, a, b); }
@@ -144,7 +135,4 @@ static void divs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] / s;
 }
-void agi_divs_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, divs_bwd_r);
-}
+AGI_EW_BWD(agi_divs_bwd, divs_bwd_r)

@@ -46,16 +46,23 @@ void agi_pow_bwd(const ag_tensor *out, const float *dout, float *const *din)
     if (out->param[0] != 0.0f)
         agi_ew_bwd(out, dout, din, pow_bwd_r);
 }
+void agi_pow_bwd_tile(const ag_tensor *out, const float *dout, float *const *din, int64_t lo,
+                      int64_t hi)
+{
+    if (out->param[0] != 0.0f)
+        agi_ew_tile(out, dout, din, lo, hi, pow_bwd_r);
+}
 
 /* ---- exp: out = e ** a ---- */
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_EXP, a, 0.0f); }
-static void exp_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void exp_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x;
     float *y = e->y;
     for (int64_t i = lo; i < hi; i++)
         y[i] = agi_vexpf(x[i]);
 }
+AGI_EW_WIDE(exp_fwd_r)
 void agi_exp_fwd(ag_tensor *out) { agi_ew_fwd(out, exp_fwd_r); }
 /* da = g * out */
 static void exp_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
@@ -65,10 +72,7 @@ static void exp_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] * y[i];
 }
-void agi_exp_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, exp_bwd_r);
-}
+AGI_EW_BWD(agi_exp_bwd, exp_bwd_r)
 
 /* ---- sin: out = sin(a) ---- */
 ag_tensor *ag_sin(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIN, a, 0.0f); }
@@ -80,7 +84,7 @@ ag_tensor *ag_sin(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIN, a,
 
 /* y = VF(x) over [lo, hi), then LIBM(x) for the elements VF flagged */
 #define TRIG_FWD(name, VF, LIBM)                                                 \
-    static void name(const agi_ew *e, int64_t lo, int64_t hi)                    \
+    static AGI_EW_INLINE void name##_body(const agi_ew *e, int64_t lo, int64_t hi) \
     {                                                                            \
         const float *x = e->x;                                                   \
         float *y = e->y;                                                         \
@@ -97,11 +101,12 @@ ag_tensor *ag_sin(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIN, a,
                     if (agi_vtrig_bad(x[i]))                                     \
                         y[i] = LIBM(x[i]);                                       \
         }                                                                        \
-    }
+    }                                                                            \
+    AGI_EW_WIDE(name)
 
 /* d += g * SIGN VF(x) over [lo, hi), the flagged elements with LIBM(x) */
 #define TRIG_BWD(name, VF, SIGN, LIBM)                                           \
-    static void name(const agi_ew *e, int64_t lo, int64_t hi)                    \
+    static AGI_EW_INLINE void name##_body(const agi_ew *e, int64_t lo, int64_t hi) \
     {                                                                            \
         const float *x = e->x, *g = e->g;                                        \
         float *d = e->d;                                                         \
@@ -119,38 +124,35 @@ ag_tensor *ag_sin(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIN, a,
                     if (agi_vtrig_bad(x[i]))                                     \
                         d[i] += g[i] * SIGN LIBM(x[i]);                          \
         }                                                                        \
-    }
+    }                                                                            \
+    AGI_EW_WIDE(name)
 TRIG_FWD(sin_fwd_r, agi_vsinf_r, sinf)
 void agi_sin_fwd(ag_tensor *out) { agi_ew_fwd(out, sin_fwd_r); }
 /* da = g * cos(a) */
 TRIG_BWD(sin_bwd_r, agi_vcosf_r, +, cosf)
-void agi_sin_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, sin_bwd_r);
-}
+AGI_EW_BWD(agi_sin_bwd, sin_bwd_r)
 
 /* ---- sqrt: out = sqrt(a);  NaN for a < 0, as in PyTorch ---- */
 ag_tensor *ag_sqrt(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SQRT, a, 0.0f); }
-static void sqrt_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void sqrt_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x;
     float *y = e->y;
     for (int64_t i = lo; i < hi; i++)
         y[i] = sqrtf(x[i]);
 }
+AGI_EW_WIDE(sqrt_fwd_r)
 void agi_sqrt_fwd(ag_tensor *out) { agi_ew_fwd(out, sqrt_fwd_r); }
 /* da = g / (2 * out);  inf at a == 0, NaN for a < 0 */
-static void sqrt_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void sqrt_bwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *y = e->y, *g = e->g;
     float *d = e->d;
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] / (2.0f * y[i]);
 }
-void agi_sqrt_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, sqrt_bwd_r);
-}
+AGI_EW_WIDE(sqrt_bwd_r)
+AGI_EW_BWD(agi_sqrt_bwd, sqrt_bwd_r)
 
 /* ---- pow_tensor: out = a ** b, both tensors (torch.pow(a, b)) ---- */
 ag_tensor *ag_pow_tensor(ag_tape *t, ag_tensor *a, ag_tensor *b)
@@ -166,13 +168,14 @@ BINARY_BACKWARD_FN(agi_powt_bwd,
 
 /* ---- log: out = ln(a);  -inf at 0, NaN below 0 ---- */
 ag_tensor *ag_log(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_LOG, a, 0.0f); }
-static void log_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+static AGI_EW_INLINE void log_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
 {
     const float *x = e->x;
     float *y = e->y;
     for (int64_t i = lo; i < hi; i++)
         y[i] = agi_vlogf(x[i]);
 }
+AGI_EW_WIDE(log_fwd_r)
 void agi_log_fwd(ag_tensor *out) { agi_ew_fwd(out, log_fwd_r); }
 /* da = g / a  (inf at 0; finite, not NaN, below 0, as in PyTorch) */
 static void log_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
@@ -182,10 +185,7 @@ static void log_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] / x[i];
 }
-void agi_log_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, log_bwd_r);
-}
+AGI_EW_BWD(agi_log_bwd, log_bwd_r)
 
 /* ---- cos: out = cos(a) ---- */
 ag_tensor *ag_cos(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_COS, a, 0.0f); }
@@ -193,10 +193,7 @@ TRIG_FWD(cos_fwd_r, agi_vcosf_r, cosf)
 void agi_cos_fwd(ag_tensor *out) { agi_ew_fwd(out, cos_fwd_r); }
 /* da = g * -sin(a) */
 TRIG_BWD(cos_bwd_r, agi_vsinf_r, -, sinf)
-void agi_cos_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, cos_bwd_r);
-}
+AGI_EW_BWD(agi_cos_bwd, cos_bwd_r)
 
 /* ---- tan: out = tan(a) ---- */
 ag_tensor *ag_tan(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_TAN, a, 0.0f); }
@@ -214,10 +211,7 @@ static void tan_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] * (1.0f + y[i] * y[i]);
 }
-void agi_tan_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, tan_bwd_r);
-}
+AGI_EW_BWD(agi_tan_bwd, tan_bwd_r)
 
 /* ---- abs: out = |a| ---- */
 ag_tensor *ag_abs(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_ABS, a, 0.0f); }
@@ -237,7 +231,4 @@ static void abs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     for (int64_t i = lo; i < hi; i++)
         d[i] += g[i] * (float)((x[i] > 0.0f) - (x[i] < 0.0f));
 }
-void agi_abs_bwd(const ag_tensor *out, const float *dout, float *const *din)
-{
-    agi_ew_bwd(out, dout, din, abs_bwd_r);
-}
+AGI_EW_BWD(agi_abs_bwd, abs_bwd_r)

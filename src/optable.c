@@ -2,8 +2,10 @@
 #include "internal.h"
 
 const agi_op_def agi_ops[AGI_OP_COUNT] = {
-#define AGI_ROW(E, name, gf, n, shp, fwd, bwd, dom) \
-    [AGI_OP_##E] = { name, "ag_" name, gf, n, shp, agi_##fwd, agi_##bwd, dom },
+#define AGI_TILE_ew(bwd) agi_##bwd##_tile
+#define AGI_TILE_no(bwd) NULL
+#define AGI_ROW(E, name, gf, n, shp, fwd, bwd, dom, tile) \
+    [AGI_OP_##E] = { name, "ag_" name, gf, n, shp, agi_##fwd, agi_##bwd, dom, AGI_TILE_##tile(bwd) },
     AGI_OPS(AGI_ROW)
 #undef AGI_ROW
 };

@@ -5,11 +5,13 @@
  * edges of exp, the tanh and sigmoid switch points, denormals), asserting the
  * ulp bounds vmath.h states; their special values (inf, NaN, signed zeros,
  * exact cases); and the ops that use them on tensors holding the arguments
- * the vectorised trig loops leave to libm.
+ * the vectorised trig loops leave to libm; and that the ops' loops give the
+ * same bits at every vector width this CPU has (src/simd.c).
  *
  * AG_VMATH_STRIDE=1 in the environment sweeps all 2^32 floats (minutes). */
 #include "testutil.h"
 
+#include "internal.h"
 #include "vmath.h"
 
 #include <stdio.h>
@@ -241,12 +243,92 @@ static void test_ops_fixups(void **state)
     ag_tensor_free(x);
 }
 
+/* Every op whose loops are compiled at several vector widths (AGI_EW_WIDE):
+ * forward values and gradients over a sweep of float bit patterns and the
+ * special values, at each available width, bit for bit against the
+ * baseline's (a NaN may differ only in payload). */
+enum { N_OPS = 9 };
+static ag_tensor *wide_op(ag_tape *t, int k, ag_tensor *x)
+{
+    switch (k) {
+    case 0: return ag_exp(t, x);
+    case 1: return ag_log(t, x);
+    case 2: return ag_sin(t, x);
+    case 3: return ag_cos(t, x);
+    case 4: return ag_sqrt(t, x);
+    case 5: return ag_tanh(t, x);
+    case 6: return ag_sigmoid(t, x);
+    case 7: return ag_gelu(t, x, true);
+    default: return ag_gelu(t, x, false);
+    }
+}
+
+static void test_widths(void **state)
+{
+    (void)state;
+    const int64_t n = 200000;
+    static const float special[] = { INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-45f, -1e-45f,
+                                     88.7f, 89.0f, -87.4f, -104.0f, 3200.5f, 1.5707964f };
+    ag_tensor *x = ag_tensor_new(1, &n, NULL, true);
+    ag_tensor *seed = ag_tensor_new(1, &n, NULL, false);
+    float *p = ag_data(x);
+    for (int64_t i = 0; i < n; i++) {   /* every 21475th bit pattern: the whole range */
+        p[i] = agi_u2f((uint32_t)(i * 21475));
+        ag_data(seed)[i] = (float)(i % 17) * 0.125f - 1.0f;
+    }
+    for (int k = 0; k < (int)(sizeof special / sizeof special[0]); k++)
+        p[1000 + 3 * k] = special[k];
+    float *ref_y = malloc((size_t)n * sizeof(float)), *ref_g = malloc((size_t)n * sizeof(float));
+    assert_true(ref_y && ref_g);
+    int compared = 0;
+    for (int k = 0; k < N_OPS; k++) {
+        for (int level = AGI_SIMD_BASE; level <= AGI_SIMD_AVX512; level++) {
+            if (!agi_simd_available(level))
+                continue;
+            agi_simd_force(level);
+            assert_int_equal(agi_simd(), level);
+            ag_zero_grad(x);
+            ag_tape *t = ag_tape_new();
+            ag_tensor *y = wide_op(t, k, x);
+            assert_int_equal(ag_backward_seed(t, y, seed), AG_OK);
+            const float *yd = ag_data(y), *gd = ag_data(ag_grad(x));
+            if (level == AGI_SIMD_BASE) {
+                memcpy(ref_y, yd, (size_t)n * sizeof(float));
+                memcpy(ref_g, gd, (size_t)n * sizeof(float));
+            } else {
+                for (int64_t i = 0; i < n; i++) {
+                    const bool same_y = isnan(yd[i]) ? isnan(ref_y[i])
+                                                     : !memcmp(&yd[i], &ref_y[i], sizeof(float));
+                    const bool same_g = isnan(gd[i]) ? isnan(ref_g[i])
+                                                     : !memcmp(&gd[i], &ref_g[i], sizeof(float));
+                    if (!same_y || !same_g) {
+                        print_error("op %d, width %d, x = %a: %a %a vs baseline %a %a\n", k, level,
+                                    (double)p[i], (double)yd[i], (double)gd[i],
+                                    (double)ref_y[i], (double)ref_g[i]);
+                        fail();
+                    }
+                }
+                compared++;
+            }
+            ag_tape_free(t);
+        }
+    }
+    agi_simd_force(-1);
+    printf("# %d op x width comparisons with the baseline (widths available: avx2 %d, avx512 %d)\n",
+           compared, agi_simd_available(AGI_SIMD_AVX2), agi_simd_available(AGI_SIMD_AVX512));
+    free(ref_y);
+    free(ref_g);
+    ag_tensor_free(seed);
+    ag_tensor_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_ops_fixups),
+        cmocka_unit_test(test_widths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
