@@ -5,12 +5,14 @@
  *     to tile; with an input used twice, a leaf without grad, pow with
  *     exponent 0 (writes no gradient), retained intermediates, an
  *     intermediate also used outside the run, a chain longer than one run,
- *     uneven tiles; at 1 and 2 threads;
+ *     uneven tiles; at 1 and 2 threads; and every op with a tile kernel
+ *     (the op table's ew rows), in a run with a mul;
  *   - a seed that is the backward's gradient buffer: ag_backward_seed with a
  *     leaf's own .grad as the seed, which the same backward accumulates into,
  *     against a copy of it, for elementwise roots (tiled and not) and for a
  *     matmul root (which must copy). */
 #include "testutil.h"
+#include "internal.h"
 
 #define N_BIG (3 * 4096 + 123)  /* above backward.c's RUN_MIN, tiles of 1024 and a tail */
 #define N_PAR (70000 + 77)     /* above AGI_PAR_MIN: tiles spread over threads */
@@ -178,6 +180,71 @@ static void tiled_two_threads(void **state)
     check_tiled(N_PAR, true, 2);
 }
 
+/* mul(op(x[, x2]), w) for op = the row (params 0.7 and 1.6: clamp's bounds,
+ * pow's exponent, leaky_relu's slope, gelu's tanh flag, the scalar), the
+ * gradients of x, x2 and w over data[0, n). */
+static void run_row(int op, const float *xd, const float *x2d, const float *wd, const float *sd,
+                    int64_t n, float *dx, float *dx2, float *dw)
+{
+    ag_tape *t = ag_tape_new();
+    ag_tensor *x = ag_tensor_new(1, &n, xd, true), *x2 = ag_tensor_new(1, &n, x2d, true);
+    ag_tensor *w = ag_tensor_new(1, &n, wd, true), *s = ag_tensor_new(1, &n, sd, false);
+    ag_tensor *in[2] = { x, x2 };
+    agi_call c = { .nin = agi_ops[op].n_inputs, .in = in, .param = { 0.7f, 1.6f } };
+    ag_tensor *y = agi_record(t, op, &c);
+    assert_non_null(y);
+    assert_int_equal(ag_backward_seed(t, ag_mul(t, y, w), s), AG_OK);
+    memcpy(dx, ag_data(ag_grad(x)), (size_t)n * sizeof(float));
+    memcpy(dw, ag_data(ag_grad(w)), (size_t)n * sizeof(float));
+    if (c.nin == 2)
+        memcpy(dx2, ag_data(ag_grad(x2)), (size_t)n * sizeof(float));
+    ag_tensor_free(x);
+    ag_tensor_free(x2);
+    ag_tensor_free(w);
+    ag_tensor_free(s);
+    ag_tape_free(t);
+}
+
+static void every_tile_kernel(void **state)
+{
+    (void)state;
+    const int64_t n = N_BIG;
+    float *buf = malloc(10 * (size_t)n * sizeof(float));
+    assert_non_null(buf);
+    float *xd = buf, *x2d = buf + n, *wd = buf + 2 * n, *sd = buf + 3 * n;
+    float *r[2][3] = { { buf + 4 * n, buf + 5 * n, buf + 6 * n },
+                       { buf + 7 * n, buf + 8 * n, buf + 9 * n } };
+    fill(xd, n, 11, 0.5f, 2.0f);     /* in every row's domain (log, sqrt, pow, div) */
+    fill(x2d, n, 12, 0.5f, 2.0f);
+    fill(wd, n, 13, -1.0f, 1.0f);
+    fill(sd, n, 14, -1.0f, 1.0f);
+    for (int64_t i = 0; i < n; i += 97)   /* ties for maximum/minimum, clamp's bounds */
+        x2d[i] = xd[i], xd[i + 1 < n ? i + 1 : i] = 0.7f;
+    int rows = 0;
+    for (int op = 0; op < AGI_OP_COUNT; op++) {
+        if (!agi_ops[op].tile)
+            continue;
+        rows++;
+        memset(r[0][1], 0, (size_t)n * sizeof(float));
+        memset(r[1][1], 0, (size_t)n * sizeof(float));
+        run_row(op, xd, x2d, wd, sd, n, r[0][0], r[0][1], r[0][2]);
+        for (int64_t lo = 0; lo < n; lo += CHUNK) {
+            const int64_t len = n - lo < CHUNK ? n - lo : CHUNK;
+            run_row(op, xd + lo, x2d + lo, wd + lo, sd + lo, len, r[1][0] + lo, r[1][1] + lo,
+                    r[1][2] + lo);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s: x.grad", agi_ops[op].name);
+        assert_same_bits(r[0][0], r[1][0], n, what);
+        snprintf(what, sizeof what, "%s: x2.grad", agi_ops[op].name);
+        assert_same_bits(r[0][1], r[1][1], n, what);
+        snprintf(what, sizeof what, "%s: w.grad", agi_ops[op].name);
+        assert_same_bits(r[0][2], r[1][2], n, what);
+    }
+    assert_true(rows >= 27);   /* the arith, math and activation families */
+    free(buf);
+}
+
 /* y = exp(x) * x + x (elementwise) with seed = x.grad, which backward adds
  * to: the same as with a copy of x.grad as the seed. */
 static void seed_is_leaf_grad_elementwise(void **state)
@@ -253,6 +320,7 @@ int main(void)
         cmocka_unit_test(tiled_seeded_root),
         cmocka_unit_test(tiled_sum_root),
         cmocka_unit_test(tiled_two_threads),
+        cmocka_unit_test(every_tile_kernel),
         cmocka_unit_test(seed_is_leaf_grad_elementwise),
         cmocka_unit_test(seed_is_leaf_grad_matmul),
     };
