@@ -524,6 +524,12 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed);
 ag_status ag_set_num_threads(int n);
 int ag_num_threads(void);
 
+/* Other environment variables, read once, for comparisons and tests:
+ * AG_GEMM_KERNEL=avx512|avx2|vector|portable forces matmul's kernel (results
+ * may differ in the last bits); AG_SIMD=avx512|avx2|base forces the vector
+ * width of the elementwise math loops (same bits at every width). Both
+ * default to the best the CPU has. */
+
 /* ---- gradient checking ---------------------------------------------------- */
 
 /* A function of n input tensors, recorded on t; ud is the caller's. */
