@@ -124,6 +124,7 @@ def main():
         build(a.native)
     ours_bin = os.path.join(BUILD, "bench", "ag_bench")
     blas_bin = os.path.join(BUILD, "bench", "blas_sgemm")
+    floor_bin = os.path.join(BUILD, "bench", "ew_floor")
     have_blas = os.path.exists(blas_bin)
     cpu = "unknown"
     try:
@@ -136,6 +137,9 @@ def main():
     note(f"ours built Release: {compile_flags()}")
     note("ratio = our speed-up (torch time / our time; for GFLOP/s our rate / torch's): > 1 means we are faster")
     note("threads=2: ours runs with ag_set_num_threads(2) (ag_bench --threads 2, ours_threads=2)")
+    if "elementwise" in cases:
+        note("elementwise floor: bench/ew_floor.c, the same memory passes with no math (1 thread); "
+             "torch_over_floor is the largest ratio an eager implementation could reach")
     note("peak memory: VmHWM (peak RSS) of each benchmark process from /proc/self/status at the result line (torch's includes Python + libtorch)")
     if "matmul" in cases and not have_blas:
         note("matmul: OpenBLAS column skipped: blas_sgemm not built (apt-get install libopenblas-dev)")
@@ -160,6 +164,8 @@ def main():
             add("t1", torch("t1"))
             if case == "matmul" and have_blas:
                 add("blas", run([blas_bin] + quick, {"OPENBLAS_NUM_THREADS": "1"}))
+            if case == "elementwise" and os.path.exists(floor_bin):
+                add("floor", run([floor_bin] + quick, {}))
             add("ours2", run([ours_bin, case, "--data", DATA, "--threads", "2"] + quick, {}))
             add("t1b2", torch("t1b2"))
             add("t2b2p", torch("t2b2p"))
@@ -210,6 +216,10 @@ def emit(name, samples):
             line += f" ours_threads=2 torch_cfg={cfg}"
         if blas is not None and threads == 1:
             line += f" blas1={blas:.4g} ours_vs_blas={ours / blas:.3f}"
+        floor = med(samples, name, "floor")
+        if floor is not None and threads == 1:
+            # bench/ew_floor.c: the memory passes alone; torch / floor bounds any eager ratio
+            line += f" floor={floor:.4g} torch_over_floor={torch / floor:.3g}"
         if "allocs_per_iter" in samples[(name, slot)][0]:
             line += f" ours_allocs_per_iter={med(samples, name, slot, 'allocs_per_iter'):.3g}"
         line += (f" ours_maxrss_kb={max(int(r['maxrss_kb']) for r in samples[(name, slot)])}"

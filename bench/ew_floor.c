@@ -1,0 +1,91 @@
+/* ew_floor.c - the memory traffic any eager implementation of the elementwise
+ * workload must do, with the math taken out: a floor for elementwise_1M/16M.
+ *
+ * exp(x) * sin(x) + sqrt(abs(x)) evaluated op by op (as PyTorch's semantics
+ * require: every result is a tensor the caller may read) writes six arrays
+ * of n floats and reads eight; its backward must read the seed and the saved
+ * values and update x.grad. This program does exactly those passes with a
+ * multiply or an add in place of each function (the backward in L1-sized
+ * tiles, as the library's, the cheapest order), so its time is what memory
+ * alone costs on this machine; bench/run.py prints torch / floor as the
+ * largest ratio to PyTorch any eager library could reach here.
+ *
+ *   usage: ew_floor [--quick]
+ * Prints "result case=elementwise_1M value=V unit=ns/elem" lines (median of
+ * the timed repetitions), as ag_bench does. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+#define TILE 1024
+enum { X, E, S, M, A, Q, Y, SEED, GX, NARR };
+
+static void step(float *const *p, long n)
+{
+    const float *x = p[X];
+    float *e = p[E], *s = p[S], *m = p[M], *a = p[A], *q = p[Q], *y = p[Y];
+    for (long i = 0; i < n; i++) e[i] = x[i] * 1.5f;         /* exp(x)  */
+    for (long i = 0; i < n; i++) s[i] = x[i] * 0.5f;         /* sin(x)  */
+    for (long i = 0; i < n; i++) m[i] = e[i] * s[i];         /* mul     */
+    for (long i = 0; i < n; i++) a[i] = x[i] < 0.0f ? -x[i] : x[i];   /* abs */
+    for (long i = 0; i < n; i++) q[i] = a[i] * 0.25f;        /* sqrt    */
+    for (long i = 0; i < n; i++) y[i] = m[i] + q[i];         /* add     */
+    const float *g = p[SEED];
+    float *gx = p[GX];
+    memset(gx, 0, (size_t)n * sizeof(float));               /* x.grad = 0 */
+    for (long t = 0; t < n; t += TILE)                      /* backward */
+        for (long i = t; i < t + TILE && i < n; i++)
+            gx[i] += g[i] * s[i] * e[i] + g[i] * e[i] * s[i] + g[i] * x[i] + g[i] * q[i];
+}
+
+int main(int argc, char **argv)
+{
+    const int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    static const long ns[] = { 1L << 20, 1L << 24 };
+    static const char *names[] = { "elementwise_1M", "elementwise_16M" };
+    for (int c = 0; c < 2; c++) {
+        const long n = ns[c];
+        float *p[NARR];
+        for (int k = 0; k < NARR; k++) {
+            p[k] = aligned_alloc(64, (size_t)n * sizeof(float));
+            if (!p[k]) {
+                fprintf(stderr, "ew_floor: out of memory\n");
+                return 1;
+            }
+            for (long i = 0; i < n; i++)
+                p[k][i] = (float)(i % 97) * 0.01f - 0.3f;
+        }
+        step(p, n);                                          /* warm: pages, caches */
+        enum { REPS = 15 };
+        double t[REPS];
+        const int reps = quick ? 5 : REPS;
+        for (int r = 0; r < reps; r++) {
+            const int inner = n < (1L << 22) ? 20 : 2;
+            const double t0 = now();
+            for (int k = 0; k < inner; k++)
+                step(p, n);
+            t[r] = (now() - t0) / inner;
+        }
+        qsort(t, (size_t)reps, sizeof t[0], cmp);
+        printf("result case=%s value=%.4g unit=ns/elem check=%g\n", names[c],
+               t[reps / 2] / (double)n * 1e9, (double)p[GX][7]);
+        for (int k = 0; k < NARR; k++)
+            free(p[k]);
+    }
+    return 0;
+}
