@@ -252,8 +252,13 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
      * at element i only before anything writes element i of any gradient
      * (it runs first, or first in each tile), so the seed itself can be its
      * buffer even if the seed is some leaf's .grad that this backward
-     * accumulates into. Other roots get a copy. */
-    const bool seed_is_gbuf = seed && !(root->flags & AGI_LEAF) && tileable(root, root->numel);
+     * accumulates into. Not a retained root: its .grad is read from the
+     * buffer after its kernel, which may have added into the seed by then.
+     * Other roots get a copy, 0 + seed (so a -0 seed reaches the leaves as
+     * -0 through an elementwise root, as in PyTorch, and as +0 through
+     * others, whose intermediate buffers start from +0). */
+    const bool seed_is_gbuf = seed && !(root->flags & (AGI_LEAF | AGI_RETAIN)) &&
+                              tileable(root, root->numel);
     bool ok = true;
     if (seed_is_gbuf) {
         root->gbuf = (float *)seed; /* only read */

