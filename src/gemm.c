@@ -3,23 +3,27 @@
  * The shape of the computation (GotoBLAS/BLIS, with blocks small enough for
  * the stack):
  *
- *   for each block of KC along the inner dimension (pc)
- *     for each block of MC rows of C (ic)
- *       pack op(A)[ic.., pc..] (MC x KC) into slivers of MR rows     -> ap (L2)
+ *   for each block of kb along the inner dimension (pc)
+ *     for each block of mb rows of C (ic)
+ *       pack op(A)[ic.., pc..] (mb x kb) into slivers of MR rows     -> ap (L2)
  *       for each block of NC columns of C (jc)
- *         pack op(B)[pc.., jc..] (KC x NC) into slivers of NR columns -> bp
+ *         pack op(B)[pc.., jc..] (kb x NC) into slivers of NR columns -> bp
  *         for each sliver of NR columns in the block (jr: stays in L1)
  *           for each sliver of MR rows in the block (ir: streams from L2)
  *             micro-kernel: an MR x NR tile of C (+)= ap[ir] * bp[jr]
  *
- * A is packed once per element; B once per MC rows (1 / (2 MC) of the work).
+ * A is packed once per element; B once per block of mb rows. If all of
+ * op(A)'s rows fit in the buffer beside a B panel with K blocks of at least
+ * KC_MIN (m up to ~410: an MLP's batch), mb is all of them, so B, often a
+ * weight matrix read from memory, is packed only once, with K blocks of
+ * kb <= KC as long as fit; else mb = MC and kb <= KC (see plan_blocks).
  * The micro-kernel keeps its MR x NR accumulators in registers; its inner
  * loop is MR broadcasts of A times one NR-wide row of B. Packing pads the
  * edges with zeros, so the kernel always computes a full tile and only the
  * stores are clipped. Accumulation is in float, as in BLAS. The K blocks
- * depend on k alone (k split evenly into blocks of at most KC), and every
- * element of C sums them in order in one kernel: results do not depend on
- * how C is cut into tiles (see the threads section). Stack use is
+ * depend on m and k alone (k split evenly into blocks), and every element of
+ * C sums them in order in one kernel: results do not depend on how C is cut
+ * into tiles (see the threads section). Stack use is one buffer of
  * (MC * KC + KC * NC) floats, 224 KB.
  *
  * Kernels (tile MR x NR): plain C, 6 x 16 (any compiler; GCC 12 keeps its
@@ -45,6 +49,8 @@
 #define KC 256                 /* inner-dimension block (at most) */
 #define MC 192                 /* rows of the packed A block (a multiple of MR and MR_X) */
 #define NC 32                  /* columns of the packed B block (a multiple of NR and NR_X) */
+#define PACK_FLOATS (MC * KC + KC * NC)   /* the packing buffer (224 KB of stack) */
+#define KC_MIN 128             /* shortest K block worth packing all of A's rows at once */
 #define PF_B 8                 /* packing B: prefetch the row this far ahead */
 #define SMALL_FLOPS 4096       /* m * n * k below this: no packing (gemm_unblocked) */
 
@@ -414,10 +420,33 @@ static AGI_ALWAYS_INLINE void pack_b_nr(float *restrict bp, const float *restric
     }
 }
 
+#if HAVE_AVX512
+/* the AVX-512 kernel's packing, compiled for AVX-512 (wider copies) */
+__attribute__((target("avx512f"))) static void
+pack_a_x(float *restrict ap, const float *restrict a, int64_t lda, bool ta, int64_t i0,
+         int64_t mc, int64_t p0, int64_t kc)
+{
+    pack_a_mr(ap, a, lda, ta, i0, mc, p0, kc, MR_X);
+}
+
+__attribute__((target("avx512f"))) static void
+pack_b_x(float *restrict bp, const float *restrict b, int64_t ldb, bool tb, int64_t p0,
+         int64_t kc, int64_t j0, int64_t nc)
+{
+    pack_b_nr(bp, b, ldb, tb, p0, kc, j0, nc, NR_X);
+}
+#endif
+
 /* the tile shapes in use, so that the compiler sees constant sliver sizes */
 static void pack_a(const kernel *kr, float *restrict ap, const float *restrict a, int64_t lda,
                    bool ta, int64_t i0, int64_t mc, int64_t p0, int64_t kc)
 {
+#if HAVE_AVX512
+    if (kr->fn == kernel_avx512) {
+        pack_a_x(ap, a, lda, ta, i0, mc, p0, kc);
+        return;
+    }
+#endif
     if (kr->mr == MR_X)
         pack_a_mr(ap, a, lda, ta, i0, mc, p0, kc, MR_X);
     else
@@ -427,6 +456,12 @@ static void pack_a(const kernel *kr, float *restrict ap, const float *restrict a
 static void pack_b(const kernel *kr, float *restrict bp, const float *restrict b, int64_t ldb,
                    bool tb, int64_t p0, int64_t kc, int64_t j0, int64_t nc)
 {
+#if HAVE_AVX512
+    if (kr->fn == kernel_avx512) {
+        pack_b_x(bp, b, ldb, tb, p0, kc, j0, nc);
+        return;
+    }
+#endif
     if (kr->nr == NR_X)
         pack_b_nr(bp, b, ldb, tb, p0, kc, j0, nc, NR_X);
     else
@@ -483,29 +518,51 @@ static void gemm_unblocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
     }
 }
 
-/* The size of the K blocks: k cut into ceil(k / KC) equal blocks (the last
- * one shorter), so that every part of C sees the same blocks. */
-static int64_t k_block(int64_t k)
+/* The size of the K blocks: k cut into ceil(k / kmax) equal blocks (the
+ * last one shorter). */
+static int64_t k_block(int64_t k, int64_t kmax)
 {
-    const int64_t nkb = (k + KC - 1) / KC;
+    const int64_t nkb = (k + kmax - 1) / kmax;
     return (k + nkb - 1) / nkb;
 }
 
-/* never inlined: its 224 KB of packing buffers must not pile up in a caller's frame */
-static AGI_NOINLINE void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                         const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                         int64_t ldc, bool accumulate)
+/* How a product is cut: K blocks of kb (at most KC), and blocks of mb rows
+ * of op(A) packed at once. Both come from the whole product's m and k (and
+ * the kernel), never from a thread's tile of it, so that every tile sums the
+ * same K blocks. If all of op(A)'s rows fit in the packing buffer beside a B
+ * panel with K blocks of at least KC_MIN, they are packed as one block and B
+ * is packed once (for M up to ~400: the MLP's batches); else blocks of MC
+ * rows with K blocks of up to KC. */
+typedef struct blocking {
+    int64_t kb, mb;
+} blocking;
+
+static blocking plan_blocks(const kernel *kr, int64_t m, int64_t k)
 {
-    /* 64-byte aligned so the packed rows start on cache lines */
-    _Alignas(64) float ap[MC * KC];
-    _Alignas(64) float bp[KC * NC];
+    const int64_t mall = (m + kr->mr - 1) / kr->mr * kr->mr;
+    const int64_t kmax = (PACK_FLOATS - 16) / (mall + NC);
+    if (mall > MC && kmax >= KC_MIN)
+        return (blocking){ k_block(k, kmax < KC ? kmax : KC), mall };
+    return (blocking){ k_block(k, KC), MC };
+}
+
+/* never inlined: its 224 KB of packing buffer must not pile up in a caller's frame */
+static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bool tb, int64_t m,
+                                      int64_t n, int64_t k, const float *a, int64_t lda,
+                                      const float *b, int64_t ldb, float *c, int64_t ldc,
+                                      bool accumulate)
+{
+    /* 64-byte aligned so the packed rows start on cache lines: ap (mb x kb),
+     * then bp (kb x NC) on the next cache line */
+    _Alignas(64) float buf[PACK_FLOATS];
     const int mr = kr->mr, nr = kr->nr;
-    const int64_t kb = k_block(k);
+    const int64_t kb = bl.kb, mb = bl.mb;
+    float *const ap = buf, *const bp = buf + (mb * kb + 15) / 16 * 16;
     for (int64_t pc = 0; pc < k; pc += kb) {
         const int64_t kc = k - pc < kb ? k - pc : kb;
         const bool add = accumulate || pc > 0;
-        for (int64_t ic = 0; ic < m; ic += MC) {
-            const int64_t mc = m - ic < MC ? m - ic : MC;
+        for (int64_t ic = 0; ic < m; ic += mb) {
+            const int64_t mc = m - ic < mb ? m - ic : mb;
             pack_a(kr, ap, a, lda, ta, ic, mc, pc, kc);
             for (int64_t jc = 0; jc < n; jc += NC) {
                 const int64_t nc = n - jc < NC ? n - jc : NC;
@@ -536,6 +593,7 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_
 
 typedef struct gemm_job {
     const kernel *kr;
+    blocking bl;
     bool ta, tb, accumulate;
     int64_t m, n, k, lda, ldb, ldc;
     const float *a, *b;
@@ -552,7 +610,7 @@ static void gemm_task(void *ctx, int t)
     const int64_t nj = g->n - j0 < g->cols ? g->n - j0 : g->cols;
     if (mi <= 0 || nj <= 0)
         return;
-    gemm_blocked(g->kr, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
+    gemm_blocked(g->kr, g->bl, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
                  g->b + (g->tb ? j0 * g->ldb : j0), g->ldb, g->c + i0 * g->ldc + j0, g->ldc,
                  g->accumulate);
 }
@@ -562,7 +620,8 @@ static void gemm_parallel(const kernel *kr, bool ta, bool tb, int64_t m, int64_t
                           int64_t ldc, bool accumulate)
 {
     const int nt = ag_num_threads();
-    gemm_job g = { kr, ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b, c, 0, 0, 0 };
+    gemm_job g = { kr, plan_blocks(kr, m, k), ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b,
+                   c, 0, 0, 0 };
     if (nt > 1 && (double)m * (double)n * (double)k >= PARALLEL_MIN) {
         const int64_t ms = (m + kr->mr - 1) / kr->mr, ns = (n + kr->nr - 1) / kr->nr;
         double best = 0.0;
@@ -581,7 +640,7 @@ static void gemm_parallel(const kernel *kr, bool ta, bool tb, int64_t m, int64_t
         }
     }
     if (g.gc == 0) {           /* one thread, or too small to cut */
-        gemm_blocked(kr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        gemm_blocked(kr, g.bl, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
         return;
     }
     agi_parallel_for(nt, gemm_task, &g);

@@ -307,7 +307,9 @@ static void test_gemm_kernels_bit_identical(void **state)
     (void)state;
     static const int IMPLS[] = { AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2,
                                  AGI_GEMM_AVX512 };
-    static const int64_t sizes[][3] = { { 205, 211, 200 }, { 13, 1100, 600 } };
+    /* all rows packed at once (one and three K blocks), blocks of MC rows, few rows */
+    static const int64_t sizes[][3] = { { 205, 211, 200 }, { 260, 100, 520 }, { 430, 40, 600 },
+                                        { 13, 1100, 600 } };
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
         for (int flags = 0; flags < 4; flags++) {
             const int64_t m = sizes[z][0], n = sizes[z][1], k = sizes[z][2];
