@@ -245,10 +245,68 @@ kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, floa
         if (nr > 16)                                                             \
             _mm512_mask_storeu_ps(ci + 16, m1, c##i##_1);                        \
     }
+/* Edge tiles: R rows (4, 8 or 12) and NB vectors of 16 columns (1 or 2),
+ * enough for mr x nr, so that the padding is not computed (M = 256 is 21
+ * tiles of 12 rows and one of 4). Each element of C is the same chain of
+ * FMAs as in the full tile, and the same final add. */
+__attribute__((target("avx512f"))) static AGI_ALWAYS_INLINE void
+kernel_avx512_edge(int64_t kc, const float *restrict ap, const float *restrict bp,
+                   float *restrict c, int64_t ldc, int mr, int nr, bool add, const int R,
+                   const int NB)
+{
+    __m512 acc[MR_X][2];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < NB; j++)
+            acc[i][j] = _mm512_setzero_ps();
+    const float *ar = ap, *br = bp;
+    for (int i = 0; i < mr; i++) {        /* the tile of C, for the stores */
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
+    }
+    for (int64_t p = 0; p < kc; p++, ar += MR_X, br += NR_X) {
+        __m512 b[2];
+        for (int j = 0; j < NB; j++)
+            b[j] = _mm512_loadu_ps(br + 16 * j);
+        for (int i = 0; i < R; i++) {
+            const __m512 a = _mm512_set1_ps(ar[i]);
+            for (int j = 0; j < NB; j++)
+                acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+        }
+    }
+    const __mmask16 m[2] = {
+        (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u),
+        (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u)
+    };
+    for (int i = 0; i < R && i < mr; i++)
+        for (int j = 0; j < NB; j++) {
+            float *cij = c + i * ldc + 16 * j;
+            __m512 v = acc[i][j];
+            if (add)
+                v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], cij), v);
+            _mm512_mask_storeu_ps(cij, m[j], v);
+        }
+}
+
 __attribute__((target("avx512f"))) static void
 kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
               int64_t ldc, int mr, int nr, bool add)
 {
+    if (nr <= 16) {
+        if (mr <= 4)
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 4, 1);
+        else if (mr <= 8)
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 8, 1);
+        else
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 12, 1);
+        return;
+    }
+    if (mr <= 8) {
+        if (mr <= 4)
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 4, 2);
+        else
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 8, 2);
+        return;
+    }
     XACC(0) XACC(1) XACC(2) XACC(3) XACC(4) XACC(5)
     XACC(6) XACC(7) XACC(8) XACC(9) XACC(10) XACC(11)
     const float *ar = ap, *br = bp;
