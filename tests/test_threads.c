@@ -255,6 +255,20 @@ static void affine_run(int ndx, const int64_t *sx, int64_t n_out, float **out)
     ag_tensor *seed = ag_tensor_new(ag_ndim(y), ag_shape(y), NULL, false);
     fill(seed, 7);
     assert_int_equal(ag_backward_seed(t, y, seed), AG_OK);
+    /* the bias: added to each row of x w^T; db: the columns' sums of the
+     * seed, in double */
+    ag_tensor *y0 = ag_affine(t, x, w, NULL);
+    assert_non_null(y0);
+    const int64_t m = ag_numel(y) / n_out;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n_out; j++)
+            assert_true(ag_data(y)[i * n_out + j] == ag_data(y0)[i * n_out + j] + ag_data(b)[j]);
+    for (int64_t j = 0; j < n_out; j++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < m; i++)
+            sum += ag_data(seed)[i * n_out + j];
+        assert_true(ag_data(ag_grad(b))[j] == (float)sum);
+    }
     out[0] = copy(y);
     out[1] = copy(ag_grad(x));
     out[2] = copy(ag_grad(w));
@@ -274,7 +288,7 @@ static void test_affine_bit_identical(void **state)
     static const struct {
         int ndx;
         int64_t sx[3], n_out;
-    } cases[] = { { 2, { 256, 300 }, 200 }, { 3, { 3, 70, 301 }, 333 } };
+    } cases[] = { { 2, { 256, 300 }, 200 }, { 3, { 3, 70, 301 }, 333 }, { 2, { 100, 30 }, 1000 } };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int64_t m = cases[c].ndx == 2 ? cases[c].sx[0] : cases[c].sx[0] * cases[c].sx[1];
         const int64_t n_in = cases[c].sx[cases[c].ndx - 1], n_out = cases[c].n_out;
