@@ -447,9 +447,12 @@ static AGI_ALWAYS_INLINE void pack_b_nr(float *restrict bp, const float *restric
             const float *src = b + (j0 + s) * ldb + p0;
             int64_t p = 0;
 #if HAVE_SSE_TRANSPOSE
-            /* 4 x 4 blocks: four rows of B, four steps of p, transposed (as pack_a) */
-            for (; p + 4 <= kc; p += 4)
-                for (int jj = 0; jj < NRP; jj += 4) {
+            /* 4 x 4 blocks: four rows of B, four steps of p, transposed (as
+             * pack_a); four rows at a time from end to end (four streams
+             * for the prefetchers, not NRP) */
+            const int64_t kc4 = kc / 4 * 4;
+            for (int jj = 0; jj < NRP; jj += 4)
+                for (p = 0; p < kc4; p += 4) {
                     __m128 r0 = _mm_loadu_ps(src + jj * ldb + p);
                     __m128 r1 = _mm_loadu_ps(src + (jj + 1) * ldb + p);
                     __m128 r2 = _mm_loadu_ps(src + (jj + 2) * ldb + p);
