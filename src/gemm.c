@@ -87,8 +87,11 @@
 #define HAVE_AVX512 0
 #endif
 
+/* cn: the tile of C the next call will update (its first MR rows, 2 lines
+ * each), for the kernel to prefetch while it runs; NULL if none */
 typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                          float *restrict c, int64_t ldc, int mr, int nr, bool add);
+                          float *restrict c, int64_t ldc, int mr, int nr, bool add,
+                          const float *cn);
 
 /* One MR x NR tile: c[0..mr)[0..nr) (+)= sum_p ap[p][0..MR) x bp[p][0..NR).
  * MADD(x, y, z) is x * y + z. */
@@ -124,8 +127,10 @@ typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *res
 #define MUL_ADD(x, y, z) ((x) * (y) + (z))
 
 static void kernel_portable(int64_t kc, const float *restrict ap, const float *restrict bp,
-                            float *restrict c, int64_t ldc, int mr, int nr, bool add)
+                            float *restrict c, int64_t ldc, int mr, int nr, bool add,
+                            const float *cn)
 {
+    (void)cn;
     MICRO_KERNEL(MUL_ADD)
 }
 
@@ -144,8 +149,10 @@ static inline vf4 vload4(const float *p)
 }
 
 static void kernel_vector(int64_t kc, const float *restrict ap, const float *restrict bp,
-                          float *restrict c, int64_t ldc, int mr, int nr, bool add)
+                          float *restrict c, int64_t ldc, int mr, int nr, bool add,
+                          const float *cn)
 {
+    (void)cn;
     for (int half = 0; half < NR; half += 8) {
         vf4 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 };
         vf4 c30 = { 0 }, c31 = { 0 }, c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 };
@@ -182,8 +189,9 @@ static void kernel_vector(int64_t kc, const float *restrict ap, const float *res
 /* AVX2 + FMA: the 6 x 16 tile is 12 ymm accumulators. */
 __attribute__((target("avx2,fma"))) static void
 kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-            int64_t ldc, int mr, int nr, bool add)
+            int64_t ldc, int mr, int nr, bool add, const float *cn)
 {
+    (void)cn;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *ar = ap, *br = bp;
@@ -289,7 +297,7 @@ kernel_avx512_edge(int64_t kc, const float *restrict ap, const float *restrict b
 
 __attribute__((target("avx512f"))) static void
 kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-              int64_t ldc, int mr, int nr, bool add)
+              int64_t ldc, int mr, int nr, bool add, const float *cn)
 {
     if (nr <= 16) {
         if (mr <= 4)
@@ -310,11 +318,27 @@ kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, fl
     XACC(0) XACC(1) XACC(2) XACC(3) XACC(4) XACC(5)
     XACC(6) XACC(7) XACC(8) XACC(9) XACC(10) XACC(11)
     const float *ar = ap, *br = bp;
-    for (int i = 0; i < mr; i++) {        /* the tile of C, for the stores */
-        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
+    int64_t p = 0;
+    if (cn && kc >= 2 * MR_X) {
+        /* the next tile of C, a line every kc / 24 steps (it may come from
+         * memory: a burst would hold every fill buffer at once); this one
+         * was fetched by the previous call */
+        const int64_t step = kc / (2 * MR_X);
+        for (int q = 0; q < 2 * MR_X; q++) {
+            _mm_prefetch((const char *)(cn + (q >> 1) * ldc + (q & 1) * (NR_X - 1)), _MM_HINT_T0);
+            for (const int64_t pe = p + step; p < pe; p++, ar += MR_X, br += NR_X) {
+                const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
+                XROW(0) XROW(1) XROW(2) XROW(3) XROW(4) XROW(5)
+                XROW(6) XROW(7) XROW(8) XROW(9) XROW(10) XROW(11)
+            }
+        }
+    } else {
+        for (int i = 0; i < mr; i++) {    /* the tile of C, for the stores */
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
+        }
     }
-    for (int64_t p = 0; p < kc; p++, ar += MR_X, br += NR_X) {
+    for (; p < kc; p++, ar += MR_X, br += NR_X) {
         const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
         XROW(0) XROW(1) XROW(2) XROW(3) XROW(4) XROW(5)
         XROW(6) XROW(7) XROW(8) XROW(9) XROW(10) XROW(11)
@@ -632,8 +656,16 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
                     const int nrr = nc - jr < nr ? (int)(nc - jr) : nr;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int mrr = mc - ir < mr ? (int)(mc - ir) : mr;
+                        /* the next call's tile if it is a full one further down */
+                        const float *cn = mc - ir >= 2 * mr && nrr == nr
+                                              ? c + (ic + ir + mr) * ldc + jc + jr : NULL;
+                        if (ir == 0 && cn)  /* (then the kernel does not fetch its own) */
+                            for (int i = 0; i < mrr; i++) {
+                                PREFETCH(c + (ic + i) * ldc + jc + jr);
+                                PREFETCH(c + (ic + i) * ldc + jc + jr + nrr - 1);
+                            }
                         kr->fn(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                               ldc, mrr, nrr, add);
+                               ldc, mrr, nrr, add, cn);
                     }
                 }
             }
