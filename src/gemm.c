@@ -232,8 +232,10 @@ kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, floa
 
 #if HAVE_AVX512
 /* AVX-512F: the 12 x 32 tile is 24 zmm accumulators (of 32 registers), two
- * loads of B and 12 broadcasts of A (folded into the FMAs) per step of p.
- * Edge tiles are clipped with masked loads and stores. */
+ * loads of B and 12 broadcasts of A per step of p. Edge tiles take a
+ * smaller tile that covers them (kernel_avx512_edge), clipped with masked
+ * loads and stores. While it runs, the kernel prefetches the tile of C the
+ * next call will update (gemm_blocked passes it). */
 #define XACC(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
 #define XROW(i)                                                                  \
     {                                                                            \
