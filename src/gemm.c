@@ -683,8 +683,10 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
  * the K blocks in order and fixed by k alone: the result is bit-identical for
  * any thread count and any cut. */
 
-#define PARALLEL_MIN 8000000   /* m * n * k below this: one thread (waking the workers costs
-                                  * ~50 us on a 2-core VM: 2 threads lose below ~200^3) */
+#define PARALLEL_MIN 2000000   /* m * n * k below this: one thread. Waking a sleeping worker
+                                  * costs ~50 us on a 2-core VM, but workers poll for 200 us
+                                  * after each loop (pool.c), so the loops of a training step
+                                  * cost ~1 us each; a product after a long pause pays the wake */
 
 typedef struct gemm_job {
     const kernel *kr;
