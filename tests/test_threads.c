@@ -77,6 +77,7 @@ static const struct {
     { 2, 2, { 300, 257 }, { 257, 131 } },         /* odd sizes: partial tiles */
     { 2, 2, { 7, 1000 }, { 1000, 1400 } },        /* few rows, many columns */
     { 2, 2, { 2000, 300 }, { 300, 20 } },         /* many rows, few columns */
+    { 2, 2, { 256, 1024 }, { 1024, 10 } },        /* just above the threshold (m n k = 2.6M) */
     { 3, 3, { 3, 100, 90 }, { 3, 90, 110 } },     /* batched */
     { 3, 2, { 4, 64, 300 }, { 300, 200 } },       /* batches merged into rows */
 };
