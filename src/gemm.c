@@ -24,7 +24,9 @@
  * depend on m and k alone (k split evenly into blocks), and every element of
  * C sums them in order in one kernel: results do not depend on how C is cut
  * into tiles (see the threads section). Stack use is one buffer of
- * (MC * KC + KC * NC) floats, 224 KB.
+ * (MC * KC + KC * NC) floats, 224 KB, and a list of PF_LINES pointers
+ * (6 KB): the cache lines of the next B panel, which the AVX-512 kernel
+ * prefetches while it runs (B is often a weight matrix coming from memory).
  *
  * Kernels (tile MR x NR): plain C, 6 x 16 (any compiler; GCC 12 keeps its
  * accumulator array in memory, so it is slow there); GCC/Clang vector
@@ -50,6 +52,7 @@
 #define MC 192                 /* rows of the packed A block (a multiple of MR and MR_X) */
 #define NC 32                  /* columns of the packed B block (a multiple of NR and NR_X) */
 #define PACK_FLOATS (MC * KC + KC * NC)   /* the packing buffer (224 KB of stack) */
+#define PF_LINES 800           /* prefetch list: lines of one B panel (<= KC * 3, NC * 17) */
 #define KC_MIN 128             /* shortest K block worth packing all of A's rows at once */
 #define PF_B 8                 /* packing B: prefetch the row this far ahead */
 #define SMALL_FLOPS 4096       /* m * n * k below this: no packing (gemm_unblocked) */
@@ -88,10 +91,11 @@
 #endif
 
 /* cn: the tile of C the next call will update (its first MR rows, 2 lines
- * each), for the kernel to prefetch while it runs; NULL if none */
+ * each), and pf[0..npf): cache lines of the next B panel's source, for the
+ * kernel to prefetch while it runs; NULL and 0 if none */
 typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *restrict bp,
                           float *restrict c, int64_t ldc, int mr, int nr, bool add,
-                          const float *cn);
+                          const float *cn, const char *const *pf, int npf);
 
 /* One MR x NR tile: c[0..mr)[0..nr) (+)= sum_p ap[p][0..MR) x bp[p][0..NR).
  * MADD(x, y, z) is x * y + z. */
@@ -128,9 +132,11 @@ typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *res
 
 static void kernel_portable(int64_t kc, const float *restrict ap, const float *restrict bp,
                             float *restrict c, int64_t ldc, int mr, int nr, bool add,
-                            const float *cn)
+                            const float *cn, const char *const *pf, int npf)
 {
     (void)cn;
+    (void)pf;
+    (void)npf;
     MICRO_KERNEL(MUL_ADD)
 }
 
@@ -150,9 +156,11 @@ static inline vf4 vload4(const float *p)
 
 static void kernel_vector(int64_t kc, const float *restrict ap, const float *restrict bp,
                           float *restrict c, int64_t ldc, int mr, int nr, bool add,
-                          const float *cn)
+                          const float *cn, const char *const *pf, int npf)
 {
     (void)cn;
+    (void)pf;
+    (void)npf;
     for (int half = 0; half < NR; half += 8) {
         vf4 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 };
         vf4 c30 = { 0 }, c31 = { 0 }, c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 };
@@ -189,9 +197,12 @@ static void kernel_vector(int64_t kc, const float *restrict ap, const float *res
 /* AVX2 + FMA: the 6 x 16 tile is 12 ymm accumulators. */
 __attribute__((target("avx2,fma"))) static void
 kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-            int64_t ldc, int mr, int nr, bool add, const float *cn)
+            int64_t ldc, int mr, int nr, bool add, const float *cn, const char *const *pf,
+            int npf)
 {
     (void)cn;
+    (void)pf;
+    (void)npf;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *ar = ap, *br = bp;
@@ -235,7 +246,8 @@ kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, floa
  * loads of B and 12 broadcasts of A per step of p. Edge tiles take a
  * smaller tile that covers them (kernel_avx512_edge), clipped with masked
  * loads and stores. While it runs, the kernel prefetches the tile of C the
- * next call will update (gemm_blocked passes it). */
+ * next call will update and its share of the next B panel's source lines
+ * (gemm_blocked passes them), spread over the steps of p. */
 #define XACC(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
 #define XROW(i)                                                                  \
     {                                                                            \
@@ -299,7 +311,8 @@ kernel_avx512_edge(int64_t kc, const float *restrict ap, const float *restrict b
 
 __attribute__((target("avx512f"))) static void
 kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-              int64_t ldc, int mr, int nr, bool add, const float *cn)
+              int64_t ldc, int mr, int nr, bool add, const float *cn, const char *const *pf,
+              int npf)
 {
     if (nr <= 16) {
         if (mr <= 4)
@@ -328,6 +341,8 @@ kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, fl
         const int64_t step = kc / (2 * MR_X);
         for (int q = 0; q < 2 * MR_X; q++) {
             _mm_prefetch((const char *)(cn + (q >> 1) * ldc + (q & 1) * (NR_X - 1)), _MM_HINT_T0);
+            for (int r = q * npf / (2 * MR_X); r < (q + 1) * npf / (2 * MR_X); r++)
+                _mm_prefetch(pf[r], _MM_HINT_T1);
             for (const int64_t pe = p + step; p < pe; p++, ar += MR_X, br += NR_X) {
                 const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
                 XROW(0) XROW(1) XROW(2) XROW(3) XROW(4) XROW(5)
@@ -633,7 +648,37 @@ static blocking plan_blocks(const kernel *kr, int64_t m, int64_t k)
     return (blocking){ k_block(k, KC), MC };
 }
 
-/* never inlined: its 224 KB of packing buffer must not pile up in a caller's frame */
+/* The cache lines of the B panel that follows (pc, ic, jc) in
+ * gemm_blocked's loops into pf (at most PF_LINES); returns their count. */
+static int next_panel_lines(const char **pf, const float *b, int64_t ldb, bool tb, int64_t m,
+                            int64_t n, int64_t k, int64_t kb, int64_t mb, int64_t pc, int64_t ic,
+                            int64_t jc)
+{
+    int64_t p0 = pc, j0 = jc + NC;
+    if (j0 >= n) {             /* the first panel of the next block of rows, or of K */
+        j0 = 0;
+        if (ic + mb >= m)
+            p0 = pc + kb;
+    }
+    if (p0 >= k)
+        return 0;
+    const int64_t kc = k - p0 < kb ? k - p0 : kb, nc = n - j0 < NC ? n - j0 : NC;
+    /* op(B)[p0.., j0..] is kc rows of nc floats, or (tb) nc rows of kc floats */
+    const int64_t rows = tb ? nc : kc, len = (tb ? kc : nc) * (int64_t)sizeof(float);
+    const float *first = tb ? b + j0 * ldb + p0 : b + p0 * ldb + j0;
+    int cnt = 0;
+    for (int64_t i = 0; i < rows && cnt < PF_LINES; i++) {
+        const char *r = (const char *)(first + i * ldb);
+        for (int64_t o = 0; o < len && cnt < PF_LINES; o += 64)
+            pf[cnt++] = r + o;
+        if (cnt < PF_LINES && (len % 64 || (uintptr_t)r % 64))
+            pf[cnt++] = r + len - 1;
+    }
+    return cnt;
+}
+
+/* never inlined: its 230 KB of packing buffer and prefetch list must not pile up in a
+ * caller's frame */
 static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bool tb, int64_t m,
                                       int64_t n, int64_t k, const float *a, int64_t lda,
                                       const float *b, int64_t ldb, float *c, int64_t ldc,
@@ -645,6 +690,7 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
     const int mr = kr->mr, nr = kr->nr;
     const int64_t kb = bl.kb, mb = bl.mb;
     float *const ap = buf, *const bp = buf + (mb * kb + 15) / 16 * 16;
+    const char *bl_lines[PF_LINES];
     for (int64_t pc = 0; pc < k; pc += kb) {
         const int64_t kc = k - pc < kb ? k - pc : kb;
         const bool add = accumulate || pc > 0;
@@ -654,6 +700,10 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
             for (int64_t jc = 0; jc < n; jc += NC) {
                 const int64_t nc = n - jc < NC ? n - jc : NC;
                 pack_b(kr, bp, b, ldb, tb, pc, kc, jc, nc);
+                const int nbl = next_panel_lines(bl_lines, b, ldb, tb, m, n, k, kb, mb, pc, ic, jc);
+                const int calls = (int)((nc + nr - 1) / nr * ((mc + mr - 1) / mr));
+                const int per = (nbl + calls - 1) / calls;
+                int q = 0;
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int nrr = nc - jr < nr ? (int)(nc - jr) : nr;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
@@ -666,8 +716,10 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
                                 PREFETCH(c + (ic + i) * ldc + jc + jr);
                                 PREFETCH(c + (ic + i) * ldc + jc + jr + nrr - 1);
                             }
+                        const int nq = nbl - q < per ? nbl - q : per;
                         kr->fn(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                               ldc, mrr, nrr, add, cn);
+                               ldc, mrr, nrr, add, cn, bl_lines + q, cn ? nq : 0);
+                        q += cn ? nq : 0;
                     }
                 }
             }
