@@ -53,6 +53,8 @@
 #define NC 32                  /* columns of the packed B block (a multiple of NR and NR_X) */
 #define PACK_FLOATS (MC * KC + KC * NC)   /* the packing buffer (224 KB of stack) */
 #define PF_LINES 800           /* prefetch list: lines of one B panel (<= KC * 3, NC * 17) */
+#define PF_B_MIN (512.0 * 1024)   /* op(B) of at least this many floats (2 MB): prefetched,
+                                     * else it is likely in cache already */
 #define KC_MIN 128             /* shortest K block worth packing all of A's rows at once */
 #define PF_B 8                 /* packing B: prefetch the row this far ahead */
 #define SMALL_FLOPS 4096       /* m * n * k below this: no packing (gemm_unblocked) */
@@ -637,15 +639,17 @@ static int64_t k_block(int64_t k, int64_t kmax)
  * rows with K blocks of up to KC. */
 typedef struct blocking {
     int64_t kb, mb;
+    bool pfb;                  /* prefetch the next B panel: op(B) larger than PF_B_MIN */
 } blocking;
 
-static blocking plan_blocks(const kernel *kr, int64_t m, int64_t k)
+static blocking plan_blocks(const kernel *kr, int64_t m, int64_t n, int64_t k)
 {
     const int64_t mall = (m + kr->mr - 1) / kr->mr * kr->mr;
     const int64_t kmax = (PACK_FLOATS - 16) / (mall + NC);
+    const bool pfb = (double)k * (double)n >= PF_B_MIN;
     if (mall > MC && kmax >= KC_MIN)
-        return (blocking){ k_block(k, kmax < KC ? kmax : KC), mall };
-    return (blocking){ k_block(k, KC), MC };
+        return (blocking){ k_block(k, kmax < KC ? kmax : KC), mall, pfb };
+    return (blocking){ k_block(k, KC), MC, pfb };
 }
 
 /* The cache lines of the B panel that follows (pc, ic, jc) in
@@ -700,7 +704,9 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
             for (int64_t jc = 0; jc < n; jc += NC) {
                 const int64_t nc = n - jc < NC ? n - jc : NC;
                 pack_b(kr, bp, b, ldb, tb, pc, kc, jc, nc);
-                const int nbl = next_panel_lines(bl_lines, b, ldb, tb, m, n, k, kb, mb, pc, ic, jc);
+                const int nbl = bl.pfb ? next_panel_lines(bl_lines, b, ldb, tb, m, n, k, kb, mb,
+                                                          pc, ic, jc)
+                                       : 0;
                 const int calls = (int)((nc + nr - 1) / nr * ((mc + mr - 1) / mr));
                 const int per = (nbl + calls - 1) / calls;
                 int q = 0;
@@ -769,7 +775,7 @@ static void gemm_parallel(const kernel *kr, bool ta, bool tb, int64_t m, int64_t
                           int64_t ldc, bool accumulate)
 {
     const int nt = ag_num_threads();
-    gemm_job g = { kr, plan_blocks(kr, m, k), ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b,
+    gemm_job g = { kr, plan_blocks(kr, m, n, k), ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b,
                    c, 0, 0, 0 };
     if (nt > 1 && (double)m * (double)n * (double)k >= PARALLEL_MIN) {
         const int64_t ms = (m + kr->mr - 1) / kr->mr, ns = (n + kr->nr - 1) / kr->nr;

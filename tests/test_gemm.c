@@ -147,6 +147,7 @@ static void test_edges(void **state)
     check_size(256, 40, 300);
     check_size(409, 17, 260);
     check_size(421, 33, 129);
+    check_size(25, 700, 760);          /* op(B) over 2 MB: the kernel prefetches its panels */
     check_size(13, 130, 257);
     check_size(31, 129, 300);
     printf("# %ld products checked, %ld skipped (kernel not available here)\n", n_products, n_skipped_impl);
