@@ -3,24 +3,30 @@
  * The shape of the computation (GotoBLAS/BLIS, with blocks small enough for
  * the stack):
  *
- *   for each block of KC along the inner dimension (pc)
- *     for each block of MC rows of C (ic)
- *       pack op(A)[ic.., pc..] (MC x KC) into slivers of MR rows     -> ap (L2)
+ *   for each block of kb along the inner dimension (pc)
+ *     for each block of mb rows of C (ic)
+ *       pack op(A)[ic.., pc..] (mb x kb) into slivers of MR rows     -> ap (L2)
  *       for each block of NC columns of C (jc)
- *         pack op(B)[pc.., jc..] (KC x NC) into slivers of NR columns -> bp
+ *         pack op(B)[pc.., jc..] (kb x NC) into slivers of NR columns -> bp
  *         for each sliver of NR columns in the block (jr: stays in L1)
  *           for each sliver of MR rows in the block (ir: streams from L2)
  *             micro-kernel: an MR x NR tile of C (+)= ap[ir] * bp[jr]
  *
- * A is packed once per element; B once per MC rows (1 / (2 MC) of the work).
+ * A is packed once per element; B once per block of mb rows. If all of
+ * op(A)'s rows fit in the buffer beside a B panel with K blocks of at least
+ * KC_MIN (m up to ~410: an MLP's batch), mb is all of them, so B, often a
+ * weight matrix read from memory, is packed only once, with K blocks of
+ * kb <= KC as long as fit; else mb = MC and kb <= KC (see plan_blocks).
  * The micro-kernel keeps its MR x NR accumulators in registers; its inner
  * loop is MR broadcasts of A times one NR-wide row of B. Packing pads the
  * edges with zeros, so the kernel always computes a full tile and only the
  * stores are clipped. Accumulation is in float, as in BLAS. The K blocks
- * depend on k alone (k split evenly into blocks of at most KC), and every
- * element of C sums them in order in one kernel: results do not depend on
- * how C is cut into tiles (see the threads section). Stack use is
- * (MC * KC + KC * NC) floats, 224 KB.
+ * depend on m and k alone (k split evenly into blocks), and every element of
+ * C sums them in order in one kernel: results do not depend on how C is cut
+ * into tiles (see the threads section). Stack use is one buffer of
+ * (MC * KC + KC * NC) floats, 224 KB, and a list of PF_LINES pointers
+ * (6 KB): the cache lines of the next B panel, which the AVX-512 kernel
+ * prefetches while it runs (B is often a weight matrix coming from memory).
  *
  * Kernels (tile MR x NR): plain C, 6 x 16 (any compiler; GCC 12 keeps its
  * accumulator array in memory, so it is slow there); GCC/Clang vector
@@ -45,6 +51,11 @@
 #define KC 256                 /* inner-dimension block (at most) */
 #define MC 192                 /* rows of the packed A block (a multiple of MR and MR_X) */
 #define NC 32                  /* columns of the packed B block (a multiple of NR and NR_X) */
+#define PACK_FLOATS (MC * KC + KC * NC)   /* the packing buffer (224 KB of stack) */
+#define PF_LINES 800           /* prefetch list: lines of one B panel (<= KC * 3, NC * 17) */
+#define PF_B_MIN (512.0 * 1024)   /* op(B) of at least this many floats (2 MB): prefetched,
+                                     * else it is likely in cache already */
+#define KC_MIN 128             /* shortest K block worth packing all of A's rows at once */
 #define PF_B 8                 /* packing B: prefetch the row this far ahead */
 #define SMALL_FLOPS 4096       /* m * n * k below this: no packing (gemm_unblocked) */
 
@@ -81,8 +92,12 @@
 #define HAVE_AVX512 0
 #endif
 
+/* cn: the tile of C the next call will update (its first MR rows, 2 lines
+ * each), and pf[0..npf): cache lines of the next B panel's source, for the
+ * kernel to prefetch while it runs; NULL and 0 if none */
 typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *restrict bp,
-                          float *restrict c, int64_t ldc, int mr, int nr, bool add);
+                          float *restrict c, int64_t ldc, int mr, int nr, bool add,
+                          const float *cn, const char *const *pf, int npf);
 
 /* One MR x NR tile: c[0..mr)[0..nr) (+)= sum_p ap[p][0..MR) x bp[p][0..NR).
  * MADD(x, y, z) is x * y + z. */
@@ -118,8 +133,12 @@ typedef void (*kernel_fn)(int64_t kc, const float *restrict ap, const float *res
 #define MUL_ADD(x, y, z) ((x) * (y) + (z))
 
 static void kernel_portable(int64_t kc, const float *restrict ap, const float *restrict bp,
-                            float *restrict c, int64_t ldc, int mr, int nr, bool add)
+                            float *restrict c, int64_t ldc, int mr, int nr, bool add,
+                            const float *cn, const char *const *pf, int npf)
 {
+    (void)cn;
+    (void)pf;
+    (void)npf;
     MICRO_KERNEL(MUL_ADD)
 }
 
@@ -138,8 +157,12 @@ static inline vf4 vload4(const float *p)
 }
 
 static void kernel_vector(int64_t kc, const float *restrict ap, const float *restrict bp,
-                          float *restrict c, int64_t ldc, int mr, int nr, bool add)
+                          float *restrict c, int64_t ldc, int mr, int nr, bool add,
+                          const float *cn, const char *const *pf, int npf)
 {
+    (void)cn;
+    (void)pf;
+    (void)npf;
     for (int half = 0; half < NR; half += 8) {
         vf4 c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 };
         vf4 c30 = { 0 }, c31 = { 0 }, c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 };
@@ -176,8 +199,12 @@ static void kernel_vector(int64_t kc, const float *restrict ap, const float *res
 /* AVX2 + FMA: the 6 x 16 tile is 12 ymm accumulators. */
 __attribute__((target("avx2,fma"))) static void
 kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-            int64_t ldc, int mr, int nr, bool add)
+            int64_t ldc, int mr, int nr, bool add, const float *cn, const char *const *pf,
+            int npf)
 {
+    (void)cn;
+    (void)pf;
+    (void)npf;
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     const float *ar = ap, *br = bp;
@@ -218,8 +245,11 @@ kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, floa
 
 #if HAVE_AVX512
 /* AVX-512F: the 12 x 32 tile is 24 zmm accumulators (of 32 registers), two
- * loads of B and 12 broadcasts of A (folded into the FMAs) per step of p.
- * Edge tiles are clipped with masked loads and stores. */
+ * loads of B and 12 broadcasts of A per step of p. Edge tiles take a
+ * smaller tile that covers them (kernel_avx512_edge), clipped with masked
+ * loads and stores. While it runs, the kernel prefetches the tile of C the
+ * next call will update and its share of the next B panel's source lines
+ * (gemm_blocked passes them), spread over the steps of p. */
 #define XACC(i) __m512 c##i##_0 = _mm512_setzero_ps(), c##i##_1 = _mm512_setzero_ps();
 #define XROW(i)                                                                  \
     {                                                                            \
@@ -239,18 +269,95 @@ kernel_avx2(int64_t kc, const float *restrict ap, const float *restrict bp, floa
         if (nr > 16)                                                             \
             _mm512_mask_storeu_ps(ci + 16, m1, c##i##_1);                        \
     }
-__attribute__((target("avx512f"))) static void
-kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-              int64_t ldc, int mr, int nr, bool add)
+/* Edge tiles: R rows (4, 8 or 12) and NB vectors of 16 columns (1 or 2),
+ * enough for mr x nr, so that the padding is not computed (M = 256 is 21
+ * tiles of 12 rows and one of 4). Each element of C is the same chain of
+ * FMAs as in the full tile, and the same final add. */
+__attribute__((target("avx512f"))) static AGI_ALWAYS_INLINE void
+kernel_avx512_edge(int64_t kc, const float *restrict ap, const float *restrict bp,
+                   float *restrict c, int64_t ldc, int mr, int nr, bool add, const int R,
+                   const int NB)
 {
-    XACC(0) XACC(1) XACC(2) XACC(3) XACC(4) XACC(5)
-    XACC(6) XACC(7) XACC(8) XACC(9) XACC(10) XACC(11)
+    __m512 acc[MR_X][2];
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < NB; j++)
+            acc[i][j] = _mm512_setzero_ps();
     const float *ar = ap, *br = bp;
     for (int i = 0; i < mr; i++) {        /* the tile of C, for the stores */
         _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
     }
     for (int64_t p = 0; p < kc; p++, ar += MR_X, br += NR_X) {
+        __m512 b[2];
+        for (int j = 0; j < NB; j++)
+            b[j] = _mm512_loadu_ps(br + 16 * j);
+        for (int i = 0; i < R; i++) {
+            const __m512 a = _mm512_set1_ps(ar[i]);
+            for (int j = 0; j < NB; j++)
+                acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+        }
+    }
+    const __mmask16 m[2] = {
+        (__mmask16)(nr >= 16 ? 0xFFFFu : (1u << nr) - 1u),
+        (__mmask16)(nr >= 32 ? 0xFFFFu : nr <= 16 ? 0u : (1u << (nr - 16)) - 1u)
+    };
+    for (int i = 0; i < R && i < mr; i++)
+        for (int j = 0; j < NB; j++) {
+            float *cij = c + i * ldc + 16 * j;
+            __m512 v = acc[i][j];
+            if (add)
+                v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], cij), v);
+            _mm512_mask_storeu_ps(cij, m[j], v);
+        }
+}
+
+__attribute__((target("avx512f"))) static void
+kernel_avx512(int64_t kc, const float *restrict ap, const float *restrict bp, float *restrict c,
+              int64_t ldc, int mr, int nr, bool add, const float *cn, const char *const *pf,
+              int npf)
+{
+    if (nr <= 16) {
+        if (mr <= 4)
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 4, 1);
+        else if (mr <= 8)
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 8, 1);
+        else
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 12, 1);
+        return;
+    }
+    if (mr <= 8) {
+        if (mr <= 4)
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 4, 2);
+        else
+            kernel_avx512_edge(kc, ap, bp, c, ldc, mr, nr, add, 8, 2);
+        return;
+    }
+    XACC(0) XACC(1) XACC(2) XACC(3) XACC(4) XACC(5)
+    XACC(6) XACC(7) XACC(8) XACC(9) XACC(10) XACC(11)
+    const float *ar = ap, *br = bp;
+    int64_t p = 0;
+    if (cn && kc >= 2 * MR_X) {
+        /* the next tile of C, a line every kc / 24 steps (it may come from
+         * memory: a burst would hold every fill buffer at once); this one
+         * was fetched by the previous call */
+        const int64_t step = kc / (2 * MR_X);
+        for (int q = 0; q < 2 * MR_X; q++) {
+            _mm_prefetch((const char *)(cn + (q >> 1) * ldc + (q & 1) * (NR_X - 1)), _MM_HINT_T0);
+            for (int r = q * npf / (2 * MR_X); r < (q + 1) * npf / (2 * MR_X); r++)
+                _mm_prefetch(pf[r], _MM_HINT_T1);
+            for (const int64_t pe = p + step; p < pe; p++, ar += MR_X, br += NR_X) {
+                const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
+                XROW(0) XROW(1) XROW(2) XROW(3) XROW(4) XROW(5)
+                XROW(6) XROW(7) XROW(8) XROW(9) XROW(10) XROW(11)
+            }
+        }
+    } else {
+        for (int i = 0; i < mr; i++) {    /* the tile of C, for the stores */
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + nr - 1), _MM_HINT_T0);
+        }
+    }
+    for (; p < kc; p++, ar += MR_X, br += NR_X) {
         const __m512 b0 = _mm512_loadu_ps(br), b1 = _mm512_loadu_ps(br + 16);
         XROW(0) XROW(1) XROW(2) XROW(3) XROW(4) XROW(5)
         XROW(6) XROW(7) XROW(8) XROW(9) XROW(10) XROW(11)
@@ -383,9 +490,12 @@ static AGI_ALWAYS_INLINE void pack_b_nr(float *restrict bp, const float *restric
             const float *src = b + (j0 + s) * ldb + p0;
             int64_t p = 0;
 #if HAVE_SSE_TRANSPOSE
-            /* 4 x 4 blocks: four rows of B, four steps of p, transposed (as pack_a) */
-            for (; p + 4 <= kc; p += 4)
-                for (int jj = 0; jj < NRP; jj += 4) {
+            /* 4 x 4 blocks: four rows of B, four steps of p, transposed (as
+             * pack_a); four rows at a time from end to end (four streams
+             * for the prefetchers, not NRP) */
+            const int64_t kc4 = kc / 4 * 4;
+            for (int jj = 0; jj < NRP; jj += 4)
+                for (p = 0; p < kc4; p += 4) {
                     __m128 r0 = _mm_loadu_ps(src + jj * ldb + p);
                     __m128 r1 = _mm_loadu_ps(src + (jj + 1) * ldb + p);
                     __m128 r2 = _mm_loadu_ps(src + (jj + 2) * ldb + p);
@@ -414,10 +524,33 @@ static AGI_ALWAYS_INLINE void pack_b_nr(float *restrict bp, const float *restric
     }
 }
 
+#if HAVE_AVX512
+/* the AVX-512 kernel's packing, compiled for AVX-512 (wider copies) */
+__attribute__((target("avx512f"))) static void
+pack_a_x(float *restrict ap, const float *restrict a, int64_t lda, bool ta, int64_t i0,
+         int64_t mc, int64_t p0, int64_t kc)
+{
+    pack_a_mr(ap, a, lda, ta, i0, mc, p0, kc, MR_X);
+}
+
+__attribute__((target("avx512f"))) static void
+pack_b_x(float *restrict bp, const float *restrict b, int64_t ldb, bool tb, int64_t p0,
+         int64_t kc, int64_t j0, int64_t nc)
+{
+    pack_b_nr(bp, b, ldb, tb, p0, kc, j0, nc, NR_X);
+}
+#endif
+
 /* the tile shapes in use, so that the compiler sees constant sliver sizes */
 static void pack_a(const kernel *kr, float *restrict ap, const float *restrict a, int64_t lda,
                    bool ta, int64_t i0, int64_t mc, int64_t p0, int64_t kc)
 {
+#if HAVE_AVX512
+    if (kr->fn == kernel_avx512) {
+        pack_a_x(ap, a, lda, ta, i0, mc, p0, kc);
+        return;
+    }
+#endif
     if (kr->mr == MR_X)
         pack_a_mr(ap, a, lda, ta, i0, mc, p0, kc, MR_X);
     else
@@ -427,6 +560,12 @@ static void pack_a(const kernel *kr, float *restrict ap, const float *restrict a
 static void pack_b(const kernel *kr, float *restrict bp, const float *restrict b, int64_t ldb,
                    bool tb, int64_t p0, int64_t kc, int64_t j0, int64_t nc)
 {
+#if HAVE_AVX512
+    if (kr->fn == kernel_avx512) {
+        pack_b_x(bp, b, ldb, tb, p0, kc, j0, nc);
+        return;
+    }
+#endif
     if (kr->nr == NR_X)
         pack_b_nr(bp, b, ldb, tb, p0, kc, j0, nc, NR_X);
     else
@@ -483,39 +622,110 @@ static void gemm_unblocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
     }
 }
 
-/* The size of the K blocks: k cut into ceil(k / KC) equal blocks (the last
- * one shorter), so that every part of C sees the same blocks. */
-static int64_t k_block(int64_t k)
+/* The size of the K blocks: k cut into ceil(k / kmax) equal blocks (the
+ * last one shorter). */
+static int64_t k_block(int64_t k, int64_t kmax)
 {
-    const int64_t nkb = (k + KC - 1) / KC;
+    const int64_t nkb = (k + kmax - 1) / kmax;
     return (k + nkb - 1) / nkb;
 }
 
-/* never inlined: its 224 KB of packing buffers must not pile up in a caller's frame */
-static AGI_NOINLINE void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                         const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                         int64_t ldc, bool accumulate)
+/* How a product is cut: K blocks of kb (at most KC), and blocks of mb rows
+ * of op(A) packed at once. Both come from the whole product's m and k (and
+ * the kernel), never from a thread's tile of it, so that every tile sums the
+ * same K blocks. If all of op(A)'s rows fit in the packing buffer beside a B
+ * panel with K blocks of at least KC_MIN, they are packed as one block and B
+ * is packed once (for M up to ~400: the MLP's batches); else blocks of MC
+ * rows with K blocks of up to KC. */
+typedef struct blocking {
+    int64_t kb, mb;
+    bool pfb;                  /* prefetch the next B panel: op(B) larger than PF_B_MIN */
+} blocking;
+
+static blocking plan_blocks(const kernel *kr, int64_t m, int64_t n, int64_t k)
 {
-    /* 64-byte aligned so the packed rows start on cache lines */
-    _Alignas(64) float ap[MC * KC];
-    _Alignas(64) float bp[KC * NC];
+    const int64_t mall = (m + kr->mr - 1) / kr->mr * kr->mr;
+    const int64_t kmax = (PACK_FLOATS - 16) / (mall + NC);
+    const bool pfb = (double)k * (double)n >= PF_B_MIN;
+    if (mall > MC && kmax >= KC_MIN)
+        return (blocking){ k_block(k, kmax < KC ? kmax : KC), mall, pfb };
+    return (blocking){ k_block(k, KC), MC, pfb };
+}
+
+/* The cache lines of the B panel that follows (pc, ic, jc) in
+ * gemm_blocked's loops into pf (at most PF_LINES); returns their count. */
+static int next_panel_lines(const char **pf, const float *b, int64_t ldb, bool tb, int64_t m,
+                            int64_t n, int64_t k, int64_t kb, int64_t mb, int64_t pc, int64_t ic,
+                            int64_t jc)
+{
+    int64_t p0 = pc, j0 = jc + NC;
+    if (j0 >= n) {             /* the first panel of the next block of rows, or of K */
+        j0 = 0;
+        if (ic + mb >= m)
+            p0 = pc + kb;
+    }
+    if (p0 >= k)
+        return 0;
+    const int64_t kc = k - p0 < kb ? k - p0 : kb, nc = n - j0 < NC ? n - j0 : NC;
+    /* op(B)[p0.., j0..] is kc rows of nc floats, or (tb) nc rows of kc floats */
+    const int64_t rows = tb ? nc : kc, len = (tb ? kc : nc) * (int64_t)sizeof(float);
+    const float *first = tb ? b + j0 * ldb + p0 : b + p0 * ldb + j0;
+    int cnt = 0;
+    for (int64_t i = 0; i < rows && cnt < PF_LINES; i++) {
+        const char *r = (const char *)(first + i * ldb);
+        for (int64_t o = 0; o < len && cnt < PF_LINES; o += 64)
+            pf[cnt++] = r + o;
+        if (cnt < PF_LINES && (len % 64 || (uintptr_t)r % 64))
+            pf[cnt++] = r + len - 1;
+    }
+    return cnt;
+}
+
+/* never inlined: its 230 KB of packing buffer and prefetch list must not pile up in a
+ * caller's frame */
+static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bool tb, int64_t m,
+                                      int64_t n, int64_t k, const float *a, int64_t lda,
+                                      const float *b, int64_t ldb, float *c, int64_t ldc,
+                                      bool accumulate)
+{
+    /* 64-byte aligned so the packed rows start on cache lines: ap (mb x kb),
+     * then bp (kb x NC) on the next cache line */
+    _Alignas(64) float buf[PACK_FLOATS];
     const int mr = kr->mr, nr = kr->nr;
-    const int64_t kb = k_block(k);
+    const int64_t kb = bl.kb, mb = bl.mb;
+    float *const ap = buf, *const bp = buf + (mb * kb + 15) / 16 * 16;
+    const char *bl_lines[PF_LINES];
     for (int64_t pc = 0; pc < k; pc += kb) {
         const int64_t kc = k - pc < kb ? k - pc : kb;
         const bool add = accumulate || pc > 0;
-        for (int64_t ic = 0; ic < m; ic += MC) {
-            const int64_t mc = m - ic < MC ? m - ic : MC;
+        for (int64_t ic = 0; ic < m; ic += mb) {
+            const int64_t mc = m - ic < mb ? m - ic : mb;
             pack_a(kr, ap, a, lda, ta, ic, mc, pc, kc);
             for (int64_t jc = 0; jc < n; jc += NC) {
                 const int64_t nc = n - jc < NC ? n - jc : NC;
                 pack_b(kr, bp, b, ldb, tb, pc, kc, jc, nc);
+                const int nbl = bl.pfb ? next_panel_lines(bl_lines, b, ldb, tb, m, n, k, kb, mb,
+                                                          pc, ic, jc)
+                                       : 0;
+                const int calls = (int)((nc + nr - 1) / nr * ((mc + mr - 1) / mr));
+                const int per = (nbl + calls - 1) / calls;
+                int q = 0;
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int nrr = nc - jr < nr ? (int)(nc - jr) : nr;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int mrr = mc - ir < mr ? (int)(mc - ir) : mr;
+                        /* the next call's tile if it is a full one further down */
+                        const float *cn = mc - ir >= 2 * mr && nrr == nr
+                                              ? c + (ic + ir + mr) * ldc + jc + jr : NULL;
+                        if (ir == 0 && cn)  /* (then the kernel does not fetch its own) */
+                            for (int i = 0; i < mrr; i++) {
+                                PREFETCH(c + (ic + i) * ldc + jc + jr);
+                                PREFETCH(c + (ic + i) * ldc + jc + jr + nrr - 1);
+                            }
+                        const int nq = nbl - q < per ? nbl - q : per;
                         kr->fn(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                               ldc, mrr, nrr, add);
+                               ldc, mrr, nrr, add, cn, bl_lines + q, cn ? nq : 0);
+                        q += cn ? nq : 0;
                     }
                 }
             }
@@ -531,11 +741,14 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, bool ta, bool tb, int64_
  * the K blocks in order and fixed by k alone: the result is bit-identical for
  * any thread count and any cut. */
 
-#define PARALLEL_MIN 8000000   /* m * n * k below this: one thread (waking the workers costs
-                                  * ~50 us on a 2-core VM: 2 threads lose below ~200^3) */
+#define PARALLEL_MIN 2000000   /* m * n * k below this: one thread. Waking a sleeping worker
+                                  * costs ~50 us on a 2-core VM, but workers poll for 200 us
+                                  * after each loop (pool.c), so the loops of a training step
+                                  * cost ~1 us each; a product after a long pause pays the wake */
 
 typedef struct gemm_job {
     const kernel *kr;
+    blocking bl;
     bool ta, tb, accumulate;
     int64_t m, n, k, lda, ldb, ldc;
     const float *a, *b;
@@ -552,7 +765,7 @@ static void gemm_task(void *ctx, int t)
     const int64_t nj = g->n - j0 < g->cols ? g->n - j0 : g->cols;
     if (mi <= 0 || nj <= 0)
         return;
-    gemm_blocked(g->kr, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
+    gemm_blocked(g->kr, g->bl, g->ta, g->tb, mi, nj, g->k, g->a + (g->ta ? i0 : i0 * g->lda), g->lda,
                  g->b + (g->tb ? j0 * g->ldb : j0), g->ldb, g->c + i0 * g->ldc + j0, g->ldc,
                  g->accumulate);
 }
@@ -562,7 +775,8 @@ static void gemm_parallel(const kernel *kr, bool ta, bool tb, int64_t m, int64_t
                           int64_t ldc, bool accumulate)
 {
     const int nt = ag_num_threads();
-    gemm_job g = { kr, ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b, c, 0, 0, 0 };
+    gemm_job g = { kr, plan_blocks(kr, m, n, k), ta, tb, accumulate, m, n, k, lda, ldb, ldc, a, b,
+                   c, 0, 0, 0 };
     if (nt > 1 && (double)m * (double)n * (double)k >= PARALLEL_MIN) {
         const int64_t ms = (m + kr->mr - 1) / kr->mr, ns = (n + kr->nr - 1) / kr->nr;
         double best = 0.0;
@@ -581,7 +795,7 @@ static void gemm_parallel(const kernel *kr, bool ta, bool tb, int64_t m, int64_t
         }
     }
     if (g.gc == 0) {           /* one thread, or too small to cut */
-        gemm_blocked(kr, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        gemm_blocked(kr, g.bl, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
         return;
     }
     agi_parallel_for(nt, gemm_task, &g);

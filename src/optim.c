@@ -158,10 +158,56 @@ void ag_optim_free(ag_optim *o)
         agi_free(o->alloc, o, o->bytes);
 }
 
+/* ---- one pass over every parameter ----
+ * A step (or zero_grad) is elementwise, so the gradients of all parameters
+ * are walked as one range [0, total): their concatenation in order, split
+ * over the worker pool by agi_parallel_range (one wake-up per step, however
+ * many parameters). Each element is updated by one task in PyTorch's order
+ * of operations, so results are the same for any thread count. fn(o, k, lo,
+ * hi) handles elements [lo, hi) of parameter k. */
+typedef void (*param_fn)(ag_optim *o, int k, int64_t lo, int64_t hi);
+
+typedef struct pass {
+    ag_optim *o;
+    param_fn fn;
+} pass;
+
+static void pass_range(void *ctx, int64_t lo, int64_t hi)
+{
+    const pass *ps = ctx;
+    int64_t base = 0;                     /* of parameter k in the concatenation */
+    for (int k = 0; k < ps->o->n && base < hi; k++) {
+        const ag_tensor *p = ps->o->params[k];
+        if (!p->grad)
+            continue;
+        const int64_t n = p->grad->numel;
+        const int64_t a = lo > base ? lo - base : 0, b = hi - base < n ? hi - base : n;
+        if (a < b)
+            ps->fn(ps->o, k, a, b);
+        base += n;
+    }
+}
+
+static void for_all_params(ag_optim *o, param_fn fn)
+{
+    int64_t total = 0;
+    for (int k = 0; k < o->n; k++)
+        if (o->params[k]->grad)
+            total += o->params[k]->grad->numel;
+    pass ps = { o, fn };
+    agi_parallel_range(total, pass_range, &ps);
+}
+
+static void zero_range(ag_optim *o, int k, int64_t lo, int64_t hi)
+{
+    memset(o->params[k]->grad->data + lo, 0, (size_t)(hi - lo) * sizeof(float));
+}
+
+/* ag_zero_grad on every parameter */
 void ag_optim_zero_grad(ag_optim *o)
 {
-    for (int k = 0; o && k < o->n; k++)
-        ag_zero_grad(o->params[k]);
+    if (o)
+        for_all_params(o, zero_range);
 }
 
 void ag_optim_reset(ag_optim *o)
@@ -196,26 +242,26 @@ ag_status ag_optim_set_lr(ag_optim *o, float lr)
     return AG_OK;
 }
 
-/* SGD for one parameter (torch.optim.sgd._single_tensor_sgd):
+/* SGD for elements [lo, hi) of parameter k (torch.optim.sgd._single_tensor_sgd),
+ * o->step[k] steps taken before this one:
  *   d = maximize ? -g : g;   d = d + wd * p
  *   momentum: buf = first step ? d : momentum * buf + (1 - dampening) * d
  *             d = nesterov ? d + momentum * buf : buf
  *   p = p - lr * d */
-static void sgd_step(ag_optim *o, int k)
+static void sgd_range(ag_optim *o, int k, int64_t lo, int64_t hi)
 {
     const ag_sgd_opts s = o->sgd;
     ag_tensor *p = o->params[k];
     const float *restrict g = p->grad->data;
     float *restrict x = p->data, *restrict buf = o->buf[k];
     const bool first = o->step[k] == 0;
-    const int64_t n = p->numel;
     if (s.momentum == 0.0f && s.weight_decay == 0.0f) {     /* plain SGD: one vector loop */
         const float lr = s.maximize ? s.lr : -s.lr;
-        for (int64_t i = 0; i < n; i++)
+        for (int64_t i = lo; i < hi; i++)
             x[i] = x[i] + lr * g[i];
         return;
     }
-    for (int64_t i = 0; i < n; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         float d = s.maximize ? -g[i] : g[i];
         if (s.weight_decay != 0.0f)
             d = d + s.weight_decay * x[i];
@@ -227,26 +273,27 @@ static void sgd_step(ag_optim *o, int k)
     }
 }
 
-/* Adam / AdamW for one parameter (torch.optim.adam._single_tensor_adam):
+/* Adam / AdamW for elements [lo, hi) of parameter k, step t = o->step[k] + 1
+ * (torch.optim.adam._single_tensor_adam):
  *   g = maximize ? -g : g
  *   AdamW: p = p * (1 - lr * wd);  Adam: g = g + wd * p
  *   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g
  *   vmax = max(vmax, v) (amsgrad, used in place of v below)
  *   denom = sqrt(v) / sqrt(1 - beta2 ** t) + eps
  *   p = p - lr / (1 - beta1 ** t) * m / denom */
-static void adam_step(ag_optim *o, int k)
+static void adam_range(ag_optim *o, int k, int64_t lo, int64_t hi)
 {
     const ag_adam_opts s = o->adam;
     ag_tensor *p = o->params[k];
     const float *g = p->grad->data;
     float *x = p->data, *m = o->buf[k], *v = o->buf2[k], *vmax = o->buf3[k];
-    const double t = (double)++o->step[k];
+    const double t = (double)(o->step[k] + 1);
     const double bc1 = 1.0 - pow((double)s.beta1, t);
     const double bc2 = 1.0 - pow((double)s.beta2, t);
     const float step_size = (float)((double)s.lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     const float decay = (float)(1.0 - (double)s.lr * (double)s.weight_decay);
-    for (int64_t i = 0; i < p->numel; i++) {
+    for (int64_t i = lo; i < hi; i++) {
         float gi = s.maximize ? -g[i] : g[i];
         if (o->kind == ADAMW)
             x[i] = x[i] * decay;
@@ -270,15 +317,10 @@ ag_status ag_optim_step(ag_optim *o)
         agi_fail_last("ag_optim_step: optimizer is NULL");
         return AG_ERR_ARG;
     }
-    for (int k = 0; k < o->n; k++) {
-        if (!o->params[k]->grad)
-            continue;          /* no gradient yet: PyTorch skips the parameter */
-        if (o->kind == SGD) {
-            sgd_step(o, k);
+    /* parameters without a gradient yet are skipped, as PyTorch does */
+    for_all_params(o, o->kind == SGD ? sgd_range : adam_range);
+    for (int k = 0; k < o->n; k++)
+        if (o->params[k]->grad)
             o->step[k]++;
-        } else {
-            adam_step(o, k);
-        }
-    }
     return AG_OK;
 }

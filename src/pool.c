@@ -10,14 +10,25 @@
  * are bit-identical for any thread count. One loop runs on the pool at a
  * time; a loop started while another runs (from another thread) simply runs
  * on its caller's thread alone. ag_set_num_threads waits for a loop in
- * progress; an exit handler joins the workers. */
+ * progress; an exit handler joins the workers. Idle workers, and a caller
+ * waiting for its workers, poll for up to 200 us before they sleep (see
+ * spin): waking a sleeping thread is what a small loop would cost. */
 #include "internal.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <threads.h>
+#include <time.h>
 
 #define MAX_THREADS 64
+#define SPIN_NS 200000         /* how long a thread polls before it sleeps (200 us) */
+
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+#define CPU_RELAX() __builtin_ia32_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
 
 static struct {
     once_flag once;
@@ -26,9 +37,11 @@ static struct {
     cnd_t work, done;
     int nthreads;              /* including the caller: nthreads - 1 workers */
     thrd_t th[MAX_THREADS];
-    uint64_t generation;       /* bumped for every loop and for shutdown */
-    bool quit;
-    int pending;               /* workers still running the current loop */
+    /* generation, quit and pending are written under m; atomic so that
+     * threads may also poll them without it (see spin) */
+    _Atomic uint64_t generation;   /* bumped for every loop */
+    atomic_bool quit;
+    atomic_int pending;        /* workers still running the current loop */
     agi_task_fn fn;
     void *ctx;
     int ntasks;
@@ -42,14 +55,49 @@ typedef struct worker_arg {
 
 static worker_arg ids[MAX_THREADS];
 
+/* Waiting costs: a thread asleep on a condition variable takes tens of
+ * microseconds to wake on a VM (an idle virtual CPU is woken through the
+ * hypervisor), and a training step posts a dozen loops back to back. So
+ * a thread about to wait first polls done(arg) for up to SPIN_NS, and
+ * sleeps only if it stays false, yielding its CPU between polls. */
+static bool spin(bool (*done)(const void *), const void *arg)
+{
+    struct timespec t0, t;
+    if (!timespec_get(&t0, TIME_UTC))
+        return done(arg);
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (done(arg))
+                return true;
+            CPU_RELAX();
+        }
+        if (!timespec_get(&t, TIME_UTC) ||
+            (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS)
+            return done(arg);
+        thrd_yield();          /* (more threads than CPUs: let the others run) */
+    }
+}
+
+static bool new_loop(const void *seen)
+{
+    return atomic_load(&P.generation) != *(const uint64_t *)seen || atomic_load(&P.quit);
+}
+
+static bool loop_done(const void *unused)
+{
+    (void)unused;
+    return atomic_load(&P.pending) == 0;
+}
+
 static int worker(void *arg)
 {
     const int id = ((worker_arg *)arg)->id;
-    mtx_lock(&P.m);
     /* not P.generation now: a loop may have been posted before this thread
      * first ran, and it must take part in it */
     uint64_t seen = ((worker_arg *)arg)->generation;
     for (;;) {
+        spin(new_loop, &seen);
+        mtx_lock(&P.m);
         while (P.generation == seen && !P.quit)
             cnd_wait(&P.work, &P.m);
         if (P.quit)
@@ -62,8 +110,9 @@ static int worker(void *arg)
         for (int t = id; t < ntasks; t += n)
             fn(ctx, t);
         mtx_lock(&P.m);
-        if (--P.pending == 0)
+        if (atomic_fetch_sub(&P.pending, 1) == 1)
             cnd_signal(&P.done);
+        mtx_unlock(&P.m);
     }
     mtx_unlock(&P.m);
     return 0;
@@ -184,6 +233,7 @@ void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx)
             mtx_unlock(&P.m);
             for (int t = 0; t < ntasks; t += n)
                 fn(ctx, t);
+            spin(loop_done, NULL);
             mtx_lock(&P.m);
             while (P.pending > 0)
                 cnd_wait(&P.done, &P.m);

@@ -3,7 +3,8 @@
  * and AVX-512 blocked where the CPU has them, unblocked, and the automatic
  * choice), all four transposition flags, assign and accumulate, over sizes
  * that cross the register tiles (6 x 16, 12 x 32) and the blocks (KC = 256,
- * MC = 192, NC = 32) by one either way, including 0 and 1, with row strides
+ * MC = 192, NC = 32, and all rows at once up to ~410) by one either way,
+ * including 0 and 1, with row strides
  * larger than the matrices. Elements of C outside the product
  * must stay untouched, and C's old contents must not be read when assigning
  * (they are NaN). Also ag_matmul's error messages and its result shapes
@@ -130,7 +131,8 @@ static void test_edges(void **state)
     (void)state;
     /* around the tiles (6 x 16, 12 x 32) and the blocks (KC = 256, MC = 192,
      * NC = 32) */
-    static const int64_t ms[] = { 0, 1, 2, 3, 5, 6, 7, 11, 12, 13, 25 };
+    /* (AVX-512 edge tiles: up to 4, 8 or 12 rows, 16 or 32 columns) */
+    static const int64_t ms[] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 25 };
     static const int64_t ns[] = { 0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 65 };
     static const int64_t ks[] = { 0, 1, 2, 255, 257 };
     for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
@@ -140,6 +142,12 @@ static void test_edges(void **state)
     check_size(191, 33, 20);           /* MC - 1, MC, MC + 1 rows */
     check_size(192, 17, 3);
     check_size(193, 64, 513);          /* and three K blocks */
+    /* all rows packed as one block, with shorter K blocks (up to ~410 rows),
+     * then blocks of MC rows again */
+    check_size(256, 40, 300);
+    check_size(409, 17, 260);
+    check_size(421, 33, 129);
+    check_size(25, 700, 760);          /* op(B) over 2 MB: the kernel prefetches its panels */
     check_size(13, 130, 257);
     check_size(31, 129, 300);
     printf("# %ld products checked, %ld skipped (kernel not available here)\n", n_products, n_skipped_impl);

@@ -2,7 +2,8 @@
  * bit-identical results for 1, 2 and 3 threads over sizes on both sides of
  * the parallel threshold and every transposition the backward uses; so do the
  * elementwise ops (split in fixed ranges); so do affine and every gemm kernel
- * (agi_sgemm_with) cut into grids for 2 to 5 threads; tapes on two threads
+ * (agi_sgemm_with) cut into grids for 2 to 5 threads; so do the optimizers'
+ * steps and zero_grad (one pass over all parameters); tapes on two threads
  * use the pool at once, also while a third changes the thread count; the
  * thread count's argument checks; workers left running at exit (valgrind in
  * .ci/run checks that they are joined). */
@@ -76,6 +77,7 @@ static const struct {
     { 2, 2, { 300, 257 }, { 257, 131 } },         /* odd sizes: partial tiles */
     { 2, 2, { 7, 1000 }, { 1000, 1400 } },        /* few rows, many columns */
     { 2, 2, { 2000, 300 }, { 300, 20 } },         /* many rows, few columns */
+    { 2, 2, { 256, 1024 }, { 1024, 10 } },        /* just above the threshold (m n k = 2.6M) */
     { 3, 3, { 3, 100, 90 }, { 3, 90, 110 } },     /* batched */
     { 3, 2, { 4, 64, 300 }, { 300, 200 } },       /* batches merged into rows */
 };
@@ -254,6 +256,20 @@ static void affine_run(int ndx, const int64_t *sx, int64_t n_out, float **out)
     ag_tensor *seed = ag_tensor_new(ag_ndim(y), ag_shape(y), NULL, false);
     fill(seed, 7);
     assert_int_equal(ag_backward_seed(t, y, seed), AG_OK);
+    /* the bias: added to each row of x w^T; db: the columns' sums of the
+     * seed, in double */
+    ag_tensor *y0 = ag_affine(t, x, w, NULL);
+    assert_non_null(y0);
+    const int64_t m = ag_numel(y) / n_out;
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n_out; j++)
+            assert_true(ag_data(y)[i * n_out + j] == ag_data(y0)[i * n_out + j] + ag_data(b)[j]);
+    for (int64_t j = 0; j < n_out; j++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < m; i++)
+            sum += ag_data(seed)[i * n_out + j];
+        assert_true(ag_data(ag_grad(b))[j] == (float)sum);
+    }
     out[0] = copy(y);
     out[1] = copy(ag_grad(x));
     out[2] = copy(ag_grad(w));
@@ -273,7 +289,7 @@ static void test_affine_bit_identical(void **state)
     static const struct {
         int ndx;
         int64_t sx[3], n_out;
-    } cases[] = { { 2, { 256, 300 }, 200 }, { 3, { 3, 70, 301 }, 333 } };
+    } cases[] = { { 2, { 256, 300 }, 200 }, { 3, { 3, 70, 301 }, 333 }, { 2, { 100, 30 }, 1000 } };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int64_t m = cases[c].ndx == 2 ? cases[c].sx[0] : cases[c].sx[0] * cases[c].sx[1];
         const int64_t n_in = cases[c].sx[cases[c].ndx - 1], n_out = cases[c].n_out;
@@ -307,7 +323,9 @@ static void test_gemm_kernels_bit_identical(void **state)
     (void)state;
     static const int IMPLS[] = { AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2,
                                  AGI_GEMM_AVX512 };
-    static const int64_t sizes[][3] = { { 205, 211, 200 }, { 13, 1100, 600 } };
+    /* all rows packed at once (one and three K blocks), blocks of MC rows, few rows */
+    static const int64_t sizes[][3] = { { 205, 211, 200 }, { 260, 100, 520 }, { 430, 40, 600 },
+                                        { 13, 1100, 600 } };
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
         for (int flags = 0; flags < 4; flags++) {
             const int64_t m = sizes[z][0], n = sizes[z][1], k = sizes[z][2];
@@ -347,6 +365,124 @@ static void test_gemm_kernels_bit_identical(void **state)
             free(c1);
             free(c2);
         }
+    assert_int_equal(ag_set_num_threads(1), AG_OK);
+}
+
+/* Optimizer steps and zero_grad, which walk all parameters as one range
+ * split over the pool: parameters above and below the parallel threshold
+ * (chunks that straddle two parameters), one that never gets a gradient,
+ * for SGD (plain; momentum, Nesterov, weight decay), Adam and AdamW with
+ * amsgrad; three steps (loss sum(p * p * c)) at 1 thread against 2 to 4. */
+#define OPT_NP 5
+static const int64_t OPT_SIZES[OPT_NP] = { 70001, 5, 100003, 40000, 3 };
+
+static float *optim_run(int variant)
+{
+    ag_tensor *ps[OPT_NP], *cs[OPT_NP];
+    int64_t total = 0;
+    for (int k = 0; k < OPT_NP; k++) {
+        ps[k] = ag_zeros(1, &OPT_SIZES[k], true);
+        cs[k] = ag_zeros(1, &OPT_SIZES[k], false);
+        assert_true(ps[k] && cs[k]);
+        for (int64_t i = 0; i < OPT_SIZES[k]; i++) {
+            ag_data(ps[k])[i] = (float)(((i + 31 * k) * 7919) % 2003) / 1001.0f - 1.0f;
+            ag_data(cs[k])[i] = (float)(((i + 17 * k) * 104729) % 1999) / 999.0f - 1.0f;
+        }
+        total += OPT_SIZES[k];
+    }
+    ag_optim *o;
+    if (variant == 0) {
+        const ag_sgd_opts so = ag_sgd_defaults(0.1f);
+        o = ag_sgd_new(OPT_NP, ps, &so);
+    } else if (variant == 1) {
+        ag_sgd_opts so = ag_sgd_defaults(0.05f);
+        so.momentum = 0.9f;
+        so.nesterov = true;
+        so.weight_decay = 0.01f;
+        o = ag_sgd_new(OPT_NP, ps, &so);
+    } else {
+        ag_adam_opts ao = variant == 2 ? ag_adam_defaults() : ag_adamw_defaults();
+        ao.amsgrad = true;
+        ao.weight_decay = 0.02f;
+        o = (variant == 2 ? ag_adam_new : ag_adamw_new)(OPT_NP, ps, &ao);
+    }
+    assert_non_null(o);
+    ag_tape *t = ag_tape_new();
+    for (int step = 0; step < 3; step++) {
+        ag_tape_reset(t);
+        ag_optim_zero_grad(o);
+        ag_tensor *loss = NULL;
+        for (int k = 0; k < OPT_NP; k++) {
+            if (k == 1)
+                continue;      /* parameter 1: no gradient, never updated */
+            ag_tensor *term = ag_sum(t, ag_mul(t, ag_mul(t, ps[k], ps[k]), cs[k]), 0, NULL, false);
+            loss = loss ? ag_add(t, loss, term) : term;
+        }
+        assert_int_equal(ag_backward(t, loss), AG_OK);
+        float *before = NULL;
+        if (variant == 0) {    /* plain SGD: every element takes x + (-lr) g once */
+            before = malloc((size_t)(2 * total) * sizeof(float));
+            assert_non_null(before);
+            int64_t at = 0;
+            for (int k = 0; k < OPT_NP; k++, at += OPT_SIZES[k - 1])
+                for (int64_t i = 0; i < OPT_SIZES[k]; i++) {
+                    before[at + i] = ag_data(ps[k])[i];
+                    before[total + at + i] = k == 1 ? 0.0f : ag_data(ag_grad(ps[k]))[i];
+                }
+        }
+        assert_int_equal(ag_optim_step(o), AG_OK);
+        if (before) {
+            int64_t at = 0;
+            for (int k = 0; k < OPT_NP; k++, at += OPT_SIZES[k - 1])
+                for (int64_t i = 0; i < OPT_SIZES[k]; i++)
+                    assert_true(ag_data(ps[k])[i] ==
+                                before[at + i] + -0.1f * before[total + at + i]);
+            free(before);
+        }
+    }
+    ag_optim_zero_grad(o);
+    float *out = malloc((size_t)(2 * total) * sizeof(float));
+    assert_non_null(out);
+    int64_t at = 0;
+    for (int k = 0; k < OPT_NP; k++) {
+        memcpy(out + at, ag_data(ps[k]), (size_t)OPT_SIZES[k] * sizeof(float));
+        at += OPT_SIZES[k];
+        /* the gradients after zero_grad: zeros (none for parameter 1) */
+        if (k == 1)
+            assert_null(ag_grad(ps[k]));
+        for (int64_t i = 0; i < OPT_SIZES[k]; i++)
+            out[total + at - OPT_SIZES[k] + i] = k == 1 ? 0.0f : ag_data(ag_grad(ps[k]))[i];
+    }
+    for (int64_t i = total; i < 2 * total; i++)
+        assert_true(out[i] == 0.0f);
+    ag_tape_free(t);
+    ag_optim_free(o);
+    for (int k = 0; k < OPT_NP; k++) {
+        ag_tensor_free(ps[k]);
+        ag_tensor_free(cs[k]);
+    }
+    return out;
+}
+
+static void test_optim_bit_identical(void **state)
+{
+    (void)state;
+    int64_t total = 0;
+    for (int k = 0; k < OPT_NP; k++)
+        total += OPT_SIZES[k];
+    for (int variant = 0; variant < 4; variant++) {
+        assert_int_equal(ag_set_num_threads(1), AG_OK);
+        float *one = optim_run(variant);
+        /* parameter 1 (no gradient) kept its values */
+        assert_float_eq(one[OPT_SIZES[0]], (float)((31 * 7919) % 2003) / 1001.0f - 1.0f);
+        for (int n = 2; n <= 4; n++) {
+            assert_int_equal(ag_set_num_threads(n), AG_OK);
+            float *many = optim_run(variant);
+            assert_memory_equal(one, many, (size_t)total * sizeof(float));
+            free(many);
+        }
+        free(one);
+    }
     assert_int_equal(ag_set_num_threads(1), AG_OK);
 }
 
@@ -419,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_elementwise_bit_identical),
         cmocka_unit_test(test_affine_bit_identical),
         cmocka_unit_test(test_gemm_kernels_bit_identical),
+        cmocka_unit_test(test_optim_bit_identical),
         cmocka_unit_test(test_two_tapes),
         cmocka_unit_test(test_set_while_running),
         cmocka_unit_test(test_exit_with_workers),
