@@ -82,7 +82,7 @@
  *   threads without locks; one tape, and a leaf that receives gradients, must be
  *   used by one thread at a time. Large kernels (matmul, elementwise ops on
  *   long tensors) can use worker threads: see ag_set_num_threads(). A matrix
- *   product keeps its packing buffers on the stack (about 224 KB), so a thread
+ *   product keeps its packing buffers on the stack (about 230 KB), so a thread
  *   that records ops needs a stack of at least 512 KB (glibc's default is 8 MB).
  */
 #ifndef AUTOGRAD_H

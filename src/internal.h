@@ -376,7 +376,7 @@ bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
  * and ldc are the row strides of A, B and C as stored (A is m x k, or k x m
  * if ta). With accumulate, C += op(A) op(B); else C = op(A) op(B) and C's old
  * contents are never read. k == 0 gives zeros. Accumulates in float like
- * BLAS; allocates nothing (packing buffers are on the stack, 224 KB).
+ * BLAS; allocates nothing (packing buffers are on the stack, about 230 KB).
  * agi_sgemm_with runs a given implementation (for tests); false if this CPU
  * or build does not have it. */
 enum { AGI_GEMM_AUTO, AGI_GEMM_PORTABLE, AGI_GEMM_VECTOR, AGI_GEMM_AVX2, AGI_GEMM_UNBLOCKED,
