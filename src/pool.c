@@ -3,11 +3,12 @@
  *
  * One process-wide pool: the thread count is what the caller set with
  * ag_set_num_threads(), or the AG_NUM_THREADS environment variable read once
- * on first use, else 1 (no workers). A parallel loop hands its tasks out
- * statically (task i to thread i % n, the caller being thread 0), so which
- * thread computes what never depends on timing, and kernels split work so
- * that each output element is computed by one task in a fixed order: results
- * are bit-identical for any thread count. One loop runs on the pool at a
+ * on first use, else 1 (no workers). A parallel loop's threads (the caller
+ * and the workers) take its tasks in order from a shared counter, so a
+ * thread slowed down (by the hypervisor, say) takes fewer; which thread runs
+ * a task then depends on timing, but what a task computes does not: kernels
+ * split work so that each output element is computed by one task in a fixed
+ * order, and results are bit-identical for any thread count. One loop runs on the pool at a
  * time; a loop started while another runs (from another thread) simply runs
  * on its caller's thread alone. ag_set_num_threads waits for a loop in
  * progress; an exit handler joins the workers. Idle workers, and a caller
@@ -42,6 +43,7 @@ static struct {
     _Atomic uint64_t generation;   /* bumped for every loop */
     atomic_bool quit;
     atomic_int pending;        /* workers still running the current loop */
+    atomic_int next;           /* the current loop's next task to take */
     agi_task_fn fn;
     void *ctx;
     int ntasks;
@@ -91,7 +93,6 @@ static bool loop_done(const void *unused)
 
 static int worker(void *arg)
 {
-    const int id = ((worker_arg *)arg)->id;
     /* not P.generation now: a loop may have been posted before this thread
      * first ran, and it must take part in it */
     uint64_t seen = ((worker_arg *)arg)->generation;
@@ -105,9 +106,9 @@ static int worker(void *arg)
         seen = P.generation;
         const agi_task_fn fn = P.fn;
         void *ctx = P.ctx;
-        const int ntasks = P.ntasks, n = P.nthreads;
+        const int ntasks = P.ntasks;
         mtx_unlock(&P.m);
-        for (int t = id; t < ntasks; t += n)
+        for (int t; (t = atomic_fetch_add(&P.next, 1)) < ntasks;)
             fn(ctx, t);
         mtx_lock(&P.m);
         if (atomic_fetch_sub(&P.pending, 1) == 1)
@@ -220,7 +221,9 @@ void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx)
     call_once(&P.once, init);
     /* P.nthreads is read only under P.busy: ag_set_num_threads, on another
      * thread, writes it holding P.busy */
-    if (ntasks > 1 && P.ok && mtx_trylock(&P.busy) == thrd_success) {
+    /* (P.next may pass ntasks by one per thread: keep it from wrapping) */
+    if (ntasks > 1 && ntasks < INT_MAX - MAX_THREADS && P.ok &&
+        mtx_trylock(&P.busy) == thrd_success) {
         const int n = P.nthreads;
         if (n > 1) {
             mtx_lock(&P.m);
@@ -228,10 +231,11 @@ void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx)
             P.ctx = ctx;
             P.ntasks = ntasks;
             P.pending = n - 1;
+            atomic_store(&P.next, 0);
             P.generation++;
             cnd_broadcast(&P.work);
             mtx_unlock(&P.m);
-            for (int t = 0; t < ntasks; t += n)
+            for (int t; (t = atomic_fetch_add(&P.next, 1)) < ntasks;)
                 fn(ctx, t);
             spin(loop_done, NULL);
             mtx_lock(&P.m);
