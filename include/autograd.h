@@ -528,7 +528,10 @@ int ag_num_threads(void);
  * AG_GEMM_KERNEL=avx512|avx2|vector|portable forces matmul's kernel (results
  * may differ in the last bits); AG_SIMD=avx512|avx2|base forces the vector
  * width of the elementwise math loops (same bits at every width). Both
- * default to the best the CPU has. */
+ * default to the best the CPU has. AG_SPIN_US (default 200) is how long idle
+ * worker threads, and a caller waiting for them, poll before they sleep:
+ * waking a sleeping thread costs tens of microseconds on a VM; 0 never polls
+ * (less CPU burnt between loops on a shared machine, slower small loops). */
 
 /* ---- gradient checking ---------------------------------------------------- */
 

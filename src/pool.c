@@ -24,6 +24,9 @@
 
 #define MAX_THREADS 64
 #define SPIN_NS 200000         /* how long a thread polls before it sleeps (200 us) */
+/* SPIN_NS, or AG_SPIN_US (read at init) in nanoseconds; written before any
+ * worker starts, so read without a lock */
+static long spin_ns = SPIN_NS;
 
 #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
 #define CPU_RELAX() __builtin_ia32_pause()
@@ -60,7 +63,9 @@ static worker_arg ids[MAX_THREADS];
 /* Waiting costs: a thread asleep on a condition variable takes tens of
  * microseconds to wake on a VM (an idle virtual CPU is woken through the
  * hypervisor), and a training step posts a dozen loops back to back. So
- * a thread about to wait first polls done(arg) for up to SPIN_NS, and
+ * a thread about to wait first polls done(arg) for up to SPIN_NS (or
+ * AG_SPIN_US microseconds: 0 sleeps at once, e.g. under valgrind, whose
+ * serialised threads make polling slow), and
  * sleeps only if it stays false, yielding its CPU between polls. */
 static bool spin(bool (*done)(const void *), const void *arg)
 {
@@ -74,7 +79,7 @@ static bool spin(bool (*done)(const void *), const void *arg)
             CPU_RELAX();
         }
         if (!timespec_get(&t, TIME_UTC) ||
-            (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > SPIN_NS)
+            (t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > spin_ns)
             return done(arg);
         thrd_yield();          /* (more threads than CPUs: let the others run) */
     }
@@ -172,6 +177,11 @@ static void init(void)
            cnd_init(&P.work) == thrd_success && cnd_init(&P.done) == thrd_success;
     if (P.ok)
         atexit(stop_at_exit);  /* (if it cannot register, workers are left as before) */
+    const char *spin = getenv("AG_SPIN_US");
+    if (spin) {
+        const long us = strtol(spin, NULL, 10);
+        spin_ns = us < 0 ? 0 : us > 1000000 ? 1000000000L : us * 1000L;
+    }
     const char *env = getenv("AG_NUM_THREADS");
     if (P.ok && env) {
         const long n = strtol(env, NULL, 10);
