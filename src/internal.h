@@ -327,7 +327,7 @@ typedef void (*agi_backward_fn)(const ag_tensor *out, const float *dout, float *
  * inputs all have its numel (no broadcasting), on the caller's thread:
  * d[k][i - lo] += dout[i - lo] * d(out)/d(in[k]) at element i. dout and d[k]
  * point at element lo of their arrays (which may be tile-sized scratch: see
- * the backward in tape.c); the inputs' and the result's data are read at
+ * the backward in backward.c); the inputs' and the result's data are read at
  * element i of their own arrays. Per element it computes exactly what the
  * backward kernel computes. */
 typedef void (*agi_tile_fn)(const ag_tensor *out, const float *dout, float *const *din,
