@@ -18,14 +18,6 @@
 #define N_PAR (70000 + 77)     /* above AGI_PAR_MIN: tiles spread over threads */
 #define CHUNK 1000              /* below RUN_MIN: op by op */
 
-static void fill(float *p, int64_t n, uint64_t seed, float lo, float hi)
-{
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        p[i] = lo + (hi - lo) * (float)((double)(seed >> 40) / 16777216.0);
-    }
-}
-
 /* The graph's results: y (the elementwise root), m and v (retained). */
 typedef struct graph {
     ag_tensor *root, *m, *v;
@@ -111,27 +103,17 @@ static void grads_free(grads *g)
     free(g->dv);
 }
 
-/* Bit for bit (NaN payloads included: both walks compute the same ops). */
-static void assert_same_bits(const float *a, const float *b, int64_t n, const char *what)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (memcmp(&a[i], &b[i], sizeof(float))) {
-            print_error("%s[%ld]: %.9g vs %.9g\n", what, (long)i, (double)a[i], (double)b[i]);
-            fail();
-        }
-}
-
 static void check_tiled(int64_t n, bool sum_root, int threads)
 {
     float *xd = malloc(n * sizeof(float)), *wd = malloc(n * sizeof(float));
     float *cd = malloc(n * sizeof(float)), *sd = malloc(n * sizeof(float));
     assert_true(xd && wd && cd && sd);
-    fill(xd, n, 1, -2.0f, 2.0f);
+    tu_fill(xd, n, 1, -2.0f, 2.0f);
     xd[5] = 0.0f;              /* abs's kink, sqrt(0) */
     xd[4096] = -0.0f;
-    fill(wd, n, 2, -1.0f, 1.0f);
-    fill(cd, n, 3, 0.5f, 1.5f);
-    fill(sd, n, 4, -1.0f, 1.0f);
+    tu_fill(wd, n, 2, -1.0f, 1.0f);
+    tu_fill(cd, n, 3, 0.5f, 1.5f);
+    tu_fill(sd, n, 4, -1.0f, 1.0f);
     grads tiled, chunked;
     grads_alloc(&tiled, n);
     grads_alloc(&chunked, n);
@@ -144,10 +126,10 @@ static void check_tiled(int64_t n, bool sum_root, int threads)
     }
     assert_int_equal(ag_set_num_threads(1), AG_OK);
 
-    assert_same_bits(tiled.dx, chunked.dx, n, "x.grad");
-    assert_same_bits(tiled.dw, chunked.dw, n, "w.grad");
-    assert_same_bits(tiled.dm, chunked.dm, n, "m.grad (retained)");
-    assert_same_bits(tiled.dv, chunked.dv, n, "v.grad (retained)");
+    tu_assert_same_bits(tiled.dx, chunked.dx, n, "x.grad");
+    tu_assert_same_bits(tiled.dw, chunked.dw, n, "w.grad");
+    tu_assert_same_bits(tiled.dm, chunked.dm, n, "m.grad (retained)");
+    tu_assert_same_bits(tiled.dv, chunked.dv, n, "v.grad (retained)");
     /* and the gradients are not all zero (the graph does reach x and w) */
     int nonzero = 0;
     for (int64_t i = 0; i < n; i++)
@@ -214,10 +196,10 @@ static void every_tile_kernel(void **state)
     float *xd = buf, *x2d = buf + n, *wd = buf + 2 * n, *sd = buf + 3 * n;
     float *r[2][3] = { { buf + 4 * n, buf + 5 * n, buf + 6 * n },
                        { buf + 7 * n, buf + 8 * n, buf + 9 * n } };
-    fill(xd, n, 11, 0.5f, 2.0f);     /* in every row's domain (log, sqrt, pow, div) */
-    fill(x2d, n, 12, 0.5f, 2.0f);
-    fill(wd, n, 13, -1.0f, 1.0f);
-    fill(sd, n, 14, -1.0f, 1.0f);
+    tu_fill(xd, n, 11, 0.5f, 2.0f);     /* in every row's domain (log, sqrt, pow, div) */
+    tu_fill(x2d, n, 12, 0.5f, 2.0f);
+    tu_fill(wd, n, 13, -1.0f, 1.0f);
+    tu_fill(sd, n, 14, -1.0f, 1.0f);
     for (int64_t i = 0; i < n; i += 97)   /* ties for maximum/minimum, clamp's bounds */
         x2d[i] = xd[i], xd[i + 1 < n ? i + 1 : i] = 0.7f;
     int rows = 0;
@@ -235,11 +217,11 @@ static void every_tile_kernel(void **state)
         }
         char what[64];
         snprintf(what, sizeof what, "%s: x.grad", agi_ops[op].name);
-        assert_same_bits(r[0][0], r[1][0], n, what);
+        tu_assert_same_bits(r[0][0], r[1][0], n, what);
         snprintf(what, sizeof what, "%s: x2.grad", agi_ops[op].name);
-        assert_same_bits(r[0][1], r[1][1], n, what);
+        tu_assert_same_bits(r[0][1], r[1][1], n, what);
         snprintf(what, sizeof what, "%s: w.grad", agi_ops[op].name);
-        assert_same_bits(r[0][2], r[1][2], n, what);
+        tu_assert_same_bits(r[0][2], r[1][2], n, what);
     }
     assert_true(rows >= 27);   /* the arith, math and activation families */
     free(buf);
@@ -255,8 +237,8 @@ static void seed_is_leaf_grad_elementwise(void **state)
         const int64_t n = sizes[s];
         float *xd = malloc(n * sizeof(float)), *g0 = malloc(n * sizeof(float));
         assert_true(xd && g0);
-        fill(xd, n, 5, -2.0f, 2.0f);
-        fill(g0, n, 6, -1.0f, 1.0f);
+        tu_fill(xd, n, 5, -2.0f, 2.0f);
+        tu_fill(g0, n, 6, -1.0f, 1.0f);
         float *res[2];
         for (int alias = 0; alias < 2; alias++) {
             ag_tape *t = ag_tape_new();
@@ -271,7 +253,7 @@ static void seed_is_leaf_grad_elementwise(void **state)
             ag_tensor_free(x);
             ag_tape_free(t);
         }
-        assert_same_bits(res[1], res[0], n, "x.grad with its own grad as the seed");
+        tu_assert_same_bits(res[1], res[0], n, "x.grad with its own grad as the seed");
         for (int64_t i = 0; i < n; i++) {   /* g0 + g0 * (exp(x) * (x + 1) + 1), roughly */
             const double d = exp(xd[i]) * (xd[i] + 1.0) + 1.0;
             assert_close(res[0][i], g0[i] + g0[i] * d, 1e-4);
@@ -291,8 +273,8 @@ static void seed_is_leaf_grad_matmul(void **state)
     const int64_t sh[2] = { 64, 64 }, n = 64 * 64;
     float *ad = malloc(n * sizeof(float)), *g0 = malloc(n * sizeof(float));
     assert_true(ad && g0);
-    fill(ad, n, 7, -1.0f, 1.0f);
-    fill(g0, n, 8, -1.0f, 1.0f);
+    tu_fill(ad, n, 7, -1.0f, 1.0f);
+    tu_fill(g0, n, 8, -1.0f, 1.0f);
     float *res[2];
     for (int alias = 0; alias < 2; alias++) {
         ag_tape *t = ag_tape_new();
@@ -307,7 +289,7 @@ static void seed_is_leaf_grad_matmul(void **state)
         ag_tensor_free(a);
         ag_tape_free(t);
     }
-    assert_same_bits(res[1], res[0], n, "a.grad with its own grad as the seed");
+    tu_assert_same_bits(res[1], res[0], n, "a.grad with its own grad as the seed");
     free(res[0]);
     free(res[1]);
     free(ad);

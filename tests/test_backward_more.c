@@ -18,25 +18,6 @@
 #define CHUNK 997              /* below RUN_MIN: op by op */
 #define MAXL 4                 /* leaves per graph */
 
-static void fill(float *p, int64_t n, uint64_t seed, float lo, float hi)
-{
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-        p[i] = lo + (hi - lo) * (float)((double)(seed >> 40) / 16777216.0);
-    }
-}
-
-static void assert_same_bits(const float *a, const float *b, int64_t n, const char *what)
-{
-    for (int64_t i = 0; i < n; i++)
-        if (memcmp(&a[i], &b[i], sizeof(float))) {
-            print_error("%s[%ld]: %.9g (0x%08x) vs %.9g (0x%08x)\n", what, (long)i,
-                        (double)a[i], *(const unsigned *)&a[i], (double)b[i],
-                        *(const unsigned *)&b[i]);
-            fail();
-        }
-}
-
 /* ---- a harness: a graph of MAXL leaves of n elements, seeded root of n ---- */
 
 typedef struct leaves {
@@ -105,9 +86,9 @@ static void check_graph(build_fn build, int64_t n, int threads, const char *name
     for (int k = 0; k < MAXL; k++) {
         data[k] = malloc((size_t)n * sizeof(float));
         assert_non_null(data[k]);
-        fill(data[k], n, 100 + (uint64_t)k, k == 2 ? 0.5f : -2.0f, 2.0f);
+        tu_fill(data[k], n, 100 + (uint64_t)k, k == 2 ? 0.5f : -2.0f, 2.0f);
     }
-    fill(seed, n, 99, -1.0f, 1.0f);
+    tu_fill(seed, n, 99, -1.0f, 1.0f);
     data[0][3] = 0.0f;
     if (n > 4100)
         data[0][4097] = -0.0f;
@@ -131,7 +112,7 @@ static void check_graph(build_fn build, int64_t n, int threads, const char *name
             continue;
         char what[96];
         snprintf(what, sizeof what, "%s (%d threads): grad %d", name, threads, k);
-        assert_same_bits(tiled.g[k], chunked.g[k], n, what);
+        tu_assert_same_bits(tiled.g[k], chunked.g[k], n, what);
         compared++;
     }
     assert_true(compared >= 2);
@@ -300,7 +281,7 @@ static void every_width(void **s)
     const int64_t n = N_BIG;
     float *xd = malloc((size_t)n * sizeof(float)), *ref = NULL;
     assert_non_null(xd);
-    fill(xd, n, 7, -30.0f, 30.0f);
+    tu_fill(xd, n, 7, -30.0f, 30.0f);
     xd[0] = 1e30f, xd[1] = -INFINITY, xd[2] = NAN, xd[3] = 1.5707964f, xd[4] = -0.0f;
     for (int l = AGI_SIMD_BASE; l <= AGI_SIMD_AVX512; l++) {
         if (!agi_simd_available(l))
@@ -321,7 +302,7 @@ static void every_width(void **s)
         if (!ref) {
             ref = out;
         } else {
-            assert_same_bits(out, ref, 2 * n, "forward and x.grad at a forced width vs base");
+            tu_assert_same_bits(out, ref, 2 * n, "forward and x.grad at a forced width vs base");
             free(out);
         }
         ag_tensor_free(x);
@@ -340,8 +321,8 @@ static void twice_on_one_tape(void **s)
     const int64_t n = N_BIG;
     float *xd = malloc((size_t)n * sizeof(float)), *sd = malloc((size_t)n * sizeof(float));
     assert_true(xd && sd);
-    fill(xd, n, 1, -1.0f, 1.0f);
-    fill(sd, n, 2, -1.0f, 1.0f);
+    tu_fill(xd, n, 1, -1.0f, 1.0f);
+    tu_fill(sd, n, 2, -1.0f, 1.0f);
     float *res[2][2];
     for (int big = 0; big < 2; big++) {
         const int64_t m = big ? n : CHUNK;   /* compare the first CHUNK elements */
@@ -369,8 +350,8 @@ static void twice_on_one_tape(void **s)
         res[big][0] = acc;
         res[big][1] = acc + CHUNK;
     }
-    assert_same_bits(res[1][0], res[0][0], CHUNK, "x.grad after three backwards");
-    assert_same_bits(res[1][1], res[0][1], CHUNK, "y.grad (retained) after three backwards");
+    tu_assert_same_bits(res[1][0], res[0][0], CHUNK, "x.grad after three backwards");
+    tu_assert_same_bits(res[1][1], res[0][1], CHUNK, "y.grad (retained) after three backwards");
     free(res[0][0]);
     free(res[1][0]);
     free(xd);
@@ -416,10 +397,10 @@ static void failed_backward(void **s)
     float *sd = malloc((size_t)n * sizeof(float)), *g0 = malloc((size_t)n * sizeof(float));
     float *ref = malloc(2 * (size_t)n * sizeof(float));
     assert_true(xd && wd && sd && g0 && ref);
-    fill(xd, n, 1, -1.0f, 1.0f);
-    fill(wd, n, 2, -1.0f, 1.0f);
-    fill(sd, n, 3, -1.0f, 1.0f);
-    fill(g0, n, 4, -1.0f, 1.0f);
+    tu_fill(xd, n, 1, -1.0f, 1.0f);
+    tu_fill(wd, n, 2, -1.0f, 1.0f);
+    tu_fill(sd, n, 3, -1.0f, 1.0f);
+    tu_fill(g0, n, 4, -1.0f, 1.0f);
     /* the reference: x.grad starts at g0, w has none, v has none (but needs one) */
     tu_alloc a;
     bool failed_once = false;
@@ -448,14 +429,14 @@ static void failed_backward(void **s)
                 memcpy(ref, ag_data(ag_grad(x)), (size_t)n * sizeof(float));
                 memcpy(ref + n, ag_data(ag_grad(w)), (size_t)n * sizeof(float));
             } else {
-                assert_same_bits(ag_data(ag_grad(x)), ref, n, "x.grad (no failure)");
-                assert_same_bits(ag_data(ag_grad(w)), ref + n, n, "w.grad (no failure)");
+                tu_assert_same_bits(ag_data(ag_grad(x)), ref, n, "x.grad (no failure)");
+                tu_assert_same_bits(ag_data(ag_grad(w)), ref + n, n, "w.grad (no failure)");
             }
         } else {
             failed_once = true;
             assert_int_equal(st, AG_ERR_NOMEM);
             /* nothing changed */
-            assert_same_bits(ag_data(ag_grad(x)), g0, n, "x.grad after a failed backward");
+            tu_assert_same_bits(ag_data(ag_grad(x)), g0, n, "x.grad after a failed backward");
             assert_null(ag_grad(w));
             for (int64_t i = 0; i < n; i++)
                 assert_true(ag_data(ag_grad(v))[i] == 0.0f);
@@ -465,8 +446,8 @@ static void failed_backward(void **s)
             t = ag_tape_new();
             root = g_fail(t, x, w, v);
             assert_int_equal(ag_backward_seed(t, root, sg), AG_OK);
-            assert_same_bits(ag_data(ag_grad(x)), ref, n, "x.grad after failure then success");
-            assert_same_bits(ag_data(ag_grad(w)), ref + n, n, "w.grad after failure then success");
+            tu_assert_same_bits(ag_data(ag_grad(x)), ref, n, "x.grad after failure then success");
+            tu_assert_same_bits(ag_data(ag_grad(w)), ref + n, n, "w.grad after failure then success");
         }
         ag_tape_free(t);
         ag_tensor_free(x);
@@ -499,8 +480,8 @@ static void seed_is_grad_of_deeper_leaf(void **s)
         const int64_t n = sizes[si];
         float *xd = malloc((size_t)n * sizeof(float)), *g0 = malloc((size_t)n * sizeof(float));
         assert_true(xd && g0);
-        fill(xd, n, 5, -2.0f, 2.0f);
-        fill(g0, n, 6, -1.0f, 1.0f);
+        tu_fill(xd, n, 5, -2.0f, 2.0f);
+        tu_fill(g0, n, 6, -1.0f, 1.0f);
         float *res[2];
         for (int alias = 0; alias < 2; alias++) {
             assert_int_equal(ag_set_num_threads(alias + 1), AG_OK);
@@ -519,7 +500,7 @@ static void seed_is_grad_of_deeper_leaf(void **s)
             ag_tape_free(t);
         }
         assert_int_equal(ag_set_num_threads(1), AG_OK);
-        assert_same_bits(res[1], res[0], n, "x.grad, seed = x.grad, x deep in the run");
+        tu_assert_same_bits(res[1], res[0], n, "x.grad, seed = x.grad, x deep in the run");
         free(res[0]);
         free(res[1]);
         free(xd);
@@ -536,8 +517,8 @@ static void seed_is_roots_retained_grad(void **s)
         const int64_t n = sizes[si];
         float *xd = malloc((size_t)n * sizeof(float)), *g0 = malloc((size_t)n * sizeof(float));
         assert_true(xd && g0);
-        fill(xd, n, 5, -2.0f, 2.0f);
-        fill(g0, n, 6, -1.0f, 1.0f);
+        tu_fill(xd, n, 5, -2.0f, 2.0f);
+        tu_fill(g0, n, 6, -1.0f, 1.0f);
         float *res[2][2];
         for (int alias = 0; alias < 2; alias++) {
             ag_tape *t = ag_tape_new();
@@ -557,8 +538,8 @@ static void seed_is_roots_retained_grad(void **s)
             ag_tensor_free(x);
             ag_tape_free(t);
         }
-        assert_same_bits(res[1][0], res[0][0], n, "x.grad, seed = y.grad");
-        assert_same_bits(res[1][1], res[0][1], n, "y.grad, seed = y.grad");
+        tu_assert_same_bits(res[1][0], res[0][0], n, "x.grad, seed = y.grad");
+        tu_assert_same_bits(res[1][1], res[0][1], n, "y.grad, seed = y.grad");
         for (int a = 0; a < 2; a++)
             for (int k = 0; k < 2; k++)
                 free(res[a][k]);
@@ -567,22 +548,11 @@ static void seed_is_roots_retained_grad(void **s)
     }
 }
 
-/* Found in review (fixed: no seed_is_gbuf for a retained root): a retained elementwise root whose seed is the grad of one of the
- * root's own input leaves. The root's gradient buffer is the seed itself
- * (seed_is_gbuf, backward.c:256-260); the root's backward kernel then adds
- * into that leaf's grad, i.e. into the seed, and only afterwards is the
- * retained grad accumulated from the buffer (backward.c:329-331 op by op,
- * backward.c:158-161 in a tiled run), so y.grad receives the *updated*
- * x.grad (g0 + g0 * exp(x)) instead of the seed g0. PyTorch (and c126bbc,
- * which copied the seed) give y.grad == seed.
- * Output (n = 100, op by op; with the loop started at the tiled size,
- * n = N_BIG, it fails the same way: -0.549042881 vs -0.703576565):
- *   [ RUN      ] retained_root_seed_is_input_grad
- *   y.grad with seed = x.grad[0]: -3.06973147 (0xc044767b) vs -0.703576565 (0xbf341d98)
- *   [  FAILED  ] retained_root_seed_is_input_grad
- * Suggested fix: no seed_is_gbuf for a retained root (add
- * && !(root->flags & AGI_RETAIN) at backward.c:256), or copy the seed when
- * it is the grad of one of the root's input leaves. */
+/* A retained elementwise root whose seed is the grad of one of its input
+ * leaves: the root's backward adds into that leaf's grad, so had the seed
+ * been used in place as the root's gradient buffer, y.grad would receive the
+ * updated x.grad (g0 + g0 * exp(x)) instead of the seed g0 (a bug review
+ * found; retained roots now copy the seed). PyTorch gives y.grad == seed. */
 static void retained_root_seed_is_input_grad(void **s)
 {
     (void)s;
@@ -591,8 +561,8 @@ static void retained_root_seed_is_input_grad(void **s)
         const int64_t n = sizes[si];
         float *xd = malloc((size_t)n * sizeof(float)), *g0 = malloc((size_t)n * sizeof(float));
         assert_true(xd && g0);
-        fill(xd, n, 5, -2.0f, 2.0f);
-        fill(g0, n, 6, -1.0f, 1.0f);
+        tu_fill(xd, n, 5, -2.0f, 2.0f);
+        tu_fill(g0, n, 6, -1.0f, 1.0f);
         float *res[2];
         for (int alias = 0; alias < 2; alias++) {
             ag_tape *t = ag_tape_new();
@@ -613,8 +583,8 @@ static void retained_root_seed_is_input_grad(void **s)
             ag_tensor_free(x);
             ag_tape_free(t);
         }
-        assert_same_bits(res[0], g0, n, "y.grad with a copied seed");
-        assert_same_bits(res[1], g0, n, "y.grad with seed = x.grad");
+        tu_assert_same_bits(res[0], g0, n, "y.grad with a copied seed");
+        tu_assert_same_bits(res[1], g0, n, "y.grad with seed = x.grad");
         free(res[0]);
         free(res[1]);
         free(xd);

@@ -66,6 +66,30 @@
             assert_int_equal(ag_shape(tu_x_)[tu_i_], tu_shp_[tu_i_]);             \
     } while (0)
 
+/* a[0..n) and b[0..n) hold the same bits (what names them in the failure) */
+static inline void tu_assert_same_bits(const float *a, const float *b, int64_t n, const char *what)
+{
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t ua, ub;
+        memcpy(&ua, &a[i], sizeof ua);
+        memcpy(&ub, &b[i], sizeof ub);
+        if (ua != ub) {
+            print_error("%s[%ld]: %.9g (0x%08x) vs %.9g (0x%08x)\n", what, (long)i, (double)a[i],
+                        (unsigned)ua, (double)b[i], (unsigned)ub);
+            fail();
+        }
+    }
+}
+
+/* p[0..n) uniform in [lo, hi) from a 64-bit LCG started at seed (reproducible) */
+static inline void tu_fill(float *p, int64_t n, uint64_t seed, float lo, float hi)
+{
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        p[i] = lo + (hi - lo) * (float)((double)(seed >> 40) / 16777216.0);
+    }
+}
+
 /* ---- a counting, failure-injecting allocator ----------------------------------
  * Each block carries a header with its size and a magic word, so a free with
  * the wrong size (or of a pointer we did not allocate) is counted in bad_frees
