@@ -6,8 +6,9 @@
  * of n floats and reads eight; its backward must read the seed and the saved
  * values and update x.grad. This program does exactly those passes with a
  * multiply or an add in place of each function (the backward in L1-sized
- * tiles, as the library's, the cheapest order), so its time is what memory
- * alone costs on this machine; bench/run.py prints torch / floor as the
+ * tiles, as the library's, the cheapest order), compiled for this CPU's widest
+ * vectors (bench/CMakeLists.txt), so its time is what memory alone costs on
+ * this machine; bench/run.py prints torch / floor as the
  * largest ratio to PyTorch any eager library could reach here.
  *
  *   usage: ew_floor [--quick]
