@@ -11,13 +11,16 @@
  * this machine; bench/run.py prints torch / floor as the
  * largest ratio to PyTorch any eager library could reach here.
  *
- *   usage: ew_floor [--quick]
- * Prints "result case=elementwise_1M value=V unit=ns/elem" lines (median of
+ *   usage: ew_floor [--quick] [--threads T]
+ * With T threads (1 or more) each thread does every pass on its own 1/T of
+ * the arrays with no synchronisation at all: cheaper than any real
+ * parallel implementation, so still a floor. Prints "result case=elementwise_1M value=V unit=ns/elem" lines (median of
  * the timed repetitions), as ag_bench does. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 #include <time.h>
 
 static double now(void)
@@ -36,6 +39,7 @@ static int cmp(const void *a, const void *b)
 #define TILE 1024
 enum { X, E, S, M, A, Q, Y, SEED, GX, NARR };
 
+/* the passes over elements [0, n) of the arrays at p */
 static void step(float *const *p, long n)
 {
     const float *x = p[X];
@@ -54,9 +58,59 @@ static void step(float *const *p, long n)
             gx[i] += g[i] * s[i] * e[i] + g[i] * e[i] * s[i] + g[i] * x[i] + g[i] * q[i];
 }
 
+/* one thread's share: `inner` steps over its slice [lo, hi) */
+typedef struct slice {
+    float *const *p;
+    long lo, hi;
+    int inner;
+} slice;
+
+static int run_slice(void *arg)
+{
+    const slice *sl = arg;
+    float *q[NARR];
+    for (int k = 0; k < NARR; k++)
+        q[k] = sl->p[k] + sl->lo;
+    for (int r = 0; r < sl->inner; r++)
+        step(q, sl->hi - sl->lo);
+    return 0;
+}
+
+enum { MAX_THREADS = 64 };
+
+/* `inner` steps over all n elements with nt threads; returns 0 on success */
+static int steps(float *const *p, long n, int inner, int nt)
+{
+    slice sl[MAX_THREADS];
+    thrd_t th[MAX_THREADS];
+    for (int i = 0; i < nt; i++)
+        sl[i] = (slice){ p, n * i / nt, n * (i + 1) / nt, inner };
+    for (int i = 1; i < nt; i++)
+        if (thrd_create(&th[i], run_slice, &sl[i]) != thrd_success)
+            return -1;
+    run_slice(&sl[0]);
+    for (int i = 1; i < nt; i++)
+        thrd_join(th[i], NULL);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    const int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    int quick = 0, nt = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick"))
+            quick = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+            nt = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: ew_floor [--quick] [--threads T]\n");
+            return 2;
+        }
+    }
+    if (nt < 1 || nt > MAX_THREADS) {
+        fprintf(stderr, "ew_floor: --threads must be 1..%d\n", MAX_THREADS);
+        return 2;
+    }
     static const long ns[] = { 1L << 20, 1L << 24 };
     static const char *names[] = { "elementwise_1M", "elementwise_16M" };
     for (int c = 0; c < 2; c++) {
@@ -71,15 +125,17 @@ int main(int argc, char **argv)
             for (long i = 0; i < n; i++)
                 p[k][i] = (float)(i % 97) * 0.01f - 0.3f;
         }
-        step(p, n);                                          /* warm: pages, caches */
+        if (steps(p, n, 1, nt)) {                            /* warm: pages, caches */
+            fprintf(stderr, "ew_floor: cannot start threads\n");
+            return 1;
+        }
         enum { REPS = 15 };
         double t[REPS];
         const int reps = quick ? 5 : REPS;
         for (int r = 0; r < reps; r++) {
             const int inner = n < (1L << 22) ? 20 : 2;
             const double t0 = now();
-            for (int k = 0; k < inner; k++)
-                step(p, n);
+            steps(p, n, inner, nt);
             t[r] = (now() - t0) / inner;
         }
         qsort(t, (size_t)reps, sizeof t[0], cmp);
