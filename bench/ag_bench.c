@@ -7,7 +7,9 @@
  * elementwise_1M): for profiling with perf.
  *
  * CASE is one of scalar_chain, seed_step, mlp_small, mlp_large, matmul,
- * elementwise, fashion_mnist_epoch. Each run prints one line per measurement:
+ * elementwise, fashion_mnist_epoch (run.py runs these beside PyTorch), or
+ * ew_math (ours only: exp, sin, cos, sqrt, abs on L1-resident data, the cost
+ * of the arithmetic alone). Each run prints one line per measurement:
  *
  *   result case=NAME value=V unit=U allocs_per_iter=A maxrss_kb=K [extra=...]
  *
@@ -394,6 +396,48 @@ static void bench_elementwise(void)
     }
 }
 
+/* ---- ew_math: each math op forward-only on 4096 cache-resident elements ---
+ * Not a PyTorch comparison (run.py does not run it): the arithmetic cost of
+ * our exp, sin, cos, sqrt per element once memory is out of the way, which
+ * bounds what the elementwise case can gain from cheaper math. */
+
+typedef struct math_ctx {
+    ag_tape *t;
+    ag_tensor *x;
+    ag_tensor *(*op)(ag_tape *, ag_tensor *);
+} math_ctx;
+
+static void math_iter(void *p)
+{
+    math_ctx *c = p;
+    ag_tape_reset(c->t);
+    c->op(c->t, c->x);
+}
+
+static void bench_ew_math(void)
+{
+    static const struct {
+        const char *name;
+        ag_tensor *(*op)(ag_tape *, ag_tensor *);
+    } ops[] = { { "ew_math_exp", ag_exp }, { "ew_math_sin", ag_sin }, { "ew_math_cos", ag_cos },
+                { "ew_math_sqrt", ag_sqrt }, { "ew_math_abs", ag_abs } };
+    const int64_t n = 4096;   /* 16 KB in, 16 KB out: L1 */
+    ag_rng r;
+    ag_rng_seed(&r, 5);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        if (skip(ops[i].name))
+            continue;
+        math_ctx c = { ag_tape_new(), ag_zeros(1, &n, false), ops[i].op };
+        fill(c.x, &r, -2.0f, 2.0f);
+        math_iter(&c);
+        check(c.t, "ew_math");
+        measurement m = measure(math_iter, &c, quick ? 0.2 : 0.4);
+        report(ops[i].name, m.seconds / (double)n * 1e9, "ns/elem", m.allocs_per_iter, NULL);
+        ag_tape_free(c.t);
+        ag_tensor_free(c.x);
+    }
+}
+
 /* ---- fashion_mnist_epoch: one epoch of examples/mnist/fashion_mnist.c ---- */
 
 #define FM_PIXELS 784
@@ -568,6 +612,8 @@ int main(int argc, char **argv)
         bench_matmul();
     else if (!strcmp(cs, "elementwise"))
         bench_elementwise();
+    else if (!strcmp(cs, "ew_math"))
+        bench_ew_math();
     else if (!strcmp(cs, "fashion_mnist_epoch"))
         bench_fashion(data);
     else {
