@@ -520,7 +520,10 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed);
  * on other threads, it waits for the parallel loop in progress. The workers
  * are joined at exit (or when the count is set back to 1). AG_ERR_ARG for a
  * count out of range; AG_ERR_NOMEM if the system gave fewer threads (then
- * that many are used). */
+ * that many are used). Workers do not survive fork(): a process that forks a
+ * child which goes on using the library (or calls exit(), which joins them)
+ * sets the count to 1 before forking, or the child waits forever for threads
+ * it does not have. */
 ag_status ag_set_num_threads(int n);
 int ag_num_threads(void);
 
