@@ -48,7 +48,11 @@ const char *agi_grad_fn(const ag_tensor *x)
             return bias ? "AddmmBackward0" : "MmBackward0";
         if (nd == 1)
             return bias ? "AddBackward0" : "SqueezeBackward3";
-        return bias ? "ViewBackward0" : "UnsafeViewBackward0";
+        /* 3-D input with bias: addmm on the flattened rows, then a view;
+         * 4-D and up: matmul, then add (PyTorch 1.13's F.linear) */
+        if (bias)
+            return nd == 3 ? "ViewBackward0" : "AddBackward0";
+        return "UnsafeViewBackward0";
     }
     default:
         return agi_ops[x->op].grad_fn;

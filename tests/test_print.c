@@ -598,8 +598,15 @@ static void test_grad_fn_variants(void **state)
     expect_grad_fn(ag_affine(t, a, m, bias2), "AddBackward0");
     expect_grad_fn(ag_affine(t, a, m, NULL), "SqueezeBackward3");
     expect_grad_fn(ag_affine(t, k, n, NULL), "UnsafeViewBackward0");
+    /* with bias: addmm then view for 3-D x, matmul then add from 4-D on */
+    const int64_t s2223[4] = { 2, 2, 2, 3 };
+    ag_tensor *x4 = ag_ones(4, s2223, true);
+    expect_grad_fn(ag_affine(t, b, m, bias2), "ViewBackward0");
+    expect_grad_fn(ag_affine(t, x4, m, bias2), "AddBackward0");
+    expect_grad_fn(ag_affine(t, x4, m, NULL), "UnsafeViewBackward0");
     assert_int_equal(ag_tape_status(t), AG_OK);
     ag_tape_free(t);
+    ag_tensor_free(x4);
     ag_tensor_free(a);
     ag_tensor_free(m);
     ag_tensor_free(n);
