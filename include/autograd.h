@@ -60,6 +60,8 @@
  *     tensor and are valid as long as the tensor is.
  *   - Every allocation goes through one allocator (ag_set_allocator); malloc and
  *     free by default. A tape or leaf remembers the allocator it was created with.
+ *     (The worker threads' stacks are the C library's: thrd_create takes no
+ *     allocator.)
  *
  * ERRORS (the other rule)
  *
@@ -77,8 +79,9 @@
  *
  * THREADS
  *
- *   There is no hidden global state: the only globals are the allocator and the
- *   thread count the caller sets. Different tapes can be used on different
+ *   There is no hidden global state: the only globals are the allocator, the
+ *   thread count the caller sets, and the settings read once from the
+ *   environment (AG_NUM_THREADS, AG_GEMM_KERNEL, AG_SIMD, AG_SPIN_US; see below). Different tapes can be used on different
  *   threads without locks; one tape, and a leaf that receives gradients, must be
  *   used by one thread at a time. Large kernels (matmul, elementwise ops on
  *   long tensors) can use worker threads: see ag_set_num_threads(). A matrix
@@ -149,7 +152,8 @@ void ag_tape_reset(ag_tape *t);
  * AG_ERR_ARG for a NULL tape. */
 ag_status ag_tape_status(const ag_tape *t);
 
-/* The message of the tape's first error, "" if none. Owned by the tape. */
+/* The message of the tape's first error, "" if none. Owned by the tape.
+ * For a NULL tape, a static "ag_tape_error: tape is NULL". */
 const char *ag_tape_error(const ag_tape *t);
 
 /* Grad mode (torch.no_grad): while disabled, ops on this tape compute values
@@ -186,8 +190,8 @@ const int64_t *ag_shape(const ag_tensor *x);
 int ag_ndim(const ag_tensor *x);
 /* Number of elements (1 for a 0-dim tensor), -1 for NULL. */
 int64_t ag_numel(const ag_tensor *x);
-/* The single element of a one-element tensor; NaN if x is NULL or has more
- * than one element. */
+/* The single element of a one-element tensor; NaN if x is NULL or does not
+ * have exactly one element. */
 float ag_item(const ag_tensor *x);
 
 /* x.grad: NULL until a backward pass reaches x. A leaf's grad is owned by the
@@ -197,7 +201,10 @@ bool ag_requires_grad(const ag_tensor *x);
 /* x.is_leaf: true for tensors made by the caller, ag_detach() results and,
  * as in PyTorch, every tensor that does not require grad. */
 bool ag_is_leaf(const ag_tensor *x);
-/* Sets requires_grad on a leaf. AG_ERR_ARG for NULL or a non-leaf. */
+/* Sets requires_grad on a tensor the caller made or an ag_detach() result.
+ * AG_ERR_ARG for NULL or any other op's result, even one ag_is_leaf() calls a
+ * leaf because it does not require grad (PyTorch allows that one; here,
+ * ag_detach it first). */
 ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad);
 /* Sets x.grad to zeros, keeping its memory (x.grad.zero_()). NULL-safe. */
 void ag_zero_grad(ag_tensor *x);
@@ -454,7 +461,8 @@ void ag_linear_free(ag_linear *l);
 ag_tensor *ag_linear_weight(const ag_linear *l);
 ag_tensor *ag_linear_bias(const ag_linear *l);
 /* Writes the layer's parameters (weight, then bias) to out if out is not
- * NULL, and returns how many there are (1 or 2): for an optimizer's list. */
+ * NULL, and returns how many there are (1 or 2; 0 for a NULL layer): for an
+ * optimizer's list. */
 int ag_linear_params(const ag_linear *l, ag_tensor **out);
 /* linear(x) = x @ weight^T + bias for x of shape (..., in), recorded on t. */
 ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x);
@@ -484,7 +492,9 @@ ag_adam_opts ag_adamw_defaults(void);
 /* An optimizer over n parameters: caller-made leaves that require grad,
  * which must outlive it. Its state (momentum buffers, moments) is allocated
  * here, so steps never allocate. NULL on bad options (PyTorch's checks) or
- * parameters, with ag_last_error() saying which. */
+ * parameters, with ag_last_error() saying which. Unlike PyTorch, which
+ * raises for an empty parameter list, n == 0 (params may then be NULL) makes
+ * an optimizer whose step does nothing. */
 ag_optim *ag_sgd_new(int n, ag_tensor *const *params, const ag_sgd_opts *opts);
 ag_optim *ag_adam_new(int n, ag_tensor *const *params, const ag_adam_opts *opts);
 ag_optim *ag_adamw_new(int n, ag_tensor *const *params, const ag_adam_opts *opts);
@@ -496,7 +506,7 @@ ag_status ag_optim_step(ag_optim *o);
 void ag_optim_zero_grad(ag_optim *o);
 /* Forgets the state: momentum buffers and step counts start again. */
 void ag_optim_reset(ag_optim *o);
-float ag_optim_lr(const ag_optim *o);
+float ag_optim_lr(const ag_optim *o);            /* NaN for NULL */
 ag_status ag_optim_set_lr(ag_optim *o, float lr);  /* for schedules */
 
 /* ---- backward ------------------------------------------------------------ */
@@ -514,9 +524,10 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed);
 
 /* ---- threads ------------------------------------------------------------- */
 
-/* The number of threads large kernels (matmul) use, this caller included:
- * 1 (the default) to 64. The environment variable AG_NUM_THREADS sets it at
- * first use. Results are bit-identical for any count. Called while ops run
+/* The number of threads that matrix products, long elementwise ops and
+ * their backward, and optimizer steps use, this caller included: 1 (the
+ * default) to 64. The environment variable AG_NUM_THREADS sets it at first
+ * use (clamped: above 64 gives 64; 0, negative or not a number gives 1). Results are bit-identical for any count. Called while ops run
  * on other threads, it waits for the parallel loop in progress. The workers
  * are joined at exit (or when the count is set back to 1). AG_ERR_ARG for a
  * count out of range; AG_ERR_NOMEM if the system gave fewer threads (then
@@ -528,12 +539,15 @@ ag_status ag_set_num_threads(int n);
 int ag_num_threads(void);
 
 /* Other environment variables, read once, for comparisons and tests:
- * AG_GEMM_KERNEL=avx512|avx2|vector|portable forces matmul's kernel (results
- * may differ in the last bits); AG_SIMD=avx512|avx2|base forces the vector
- * width of the elementwise math loops (same bits at every width). Both
- * default to the best the CPU has. AG_SPIN_US (default 200) is how long idle
- * worker threads, and a caller waiting for them, poll before they sleep:
- * waking a sleeping thread costs tens of microseconds on a VM; 0 never polls
+ * AG_GEMM_KERNEL=avx512|avx2|vector|portable forces the kernel of blocked
+ * matrix products (small or thin ones always take the unblocked loop;
+ * results may differ in the last bits); AG_SIMD=avx512|avx2|base forces the
+ * vector width of the elementwise math loops (same bits at every width).
+ * Both default to the best the CPU has; an unknown or unavailable value is
+ * ignored. AG_SPIN_US (default 200) is how long idle worker threads, and a
+ * caller waiting for them, poll before they sleep: waking a sleeping thread
+ * costs tens of microseconds on a VM; 0 (or a value that is not a number)
+ * polls only a few dozen times, values above 1000000 are taken as 1000000
  * (less CPU burnt between loops on a shared machine, slower small loops). */
 
 /* ---- gradient checking ---------------------------------------------------- */
@@ -572,7 +586,8 @@ ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
 
 /* Writes x as print(x) does in PyTorch 1.13, e.g. "tensor([2.])",
  * "tensor(1.2442)", "tensor([1., 2.], requires_grad=True)", followed by a
- * newline. Returns the number of characters written, or -1 on error. */
+ * newline. Returns the number of characters written, or -1 on error (NULL x
+ * or f, a failed write or allocation; ag_last_error() says which). */
 int ag_print(const ag_tensor *x);
 int ag_fprint(FILE *f, const ag_tensor *x);
 /* As ag_print without the newline, into buf like snprintf: returns the length

@@ -126,8 +126,8 @@ bool agi_leaf_grad(ag_tensor *x);
 void agi_leaf_grad_drop(ag_tensor *x);
 
 /* ---- threads (pool.c) ----
- * Runs fn(ctx, 0..ntasks-1), spread over the pool's threads (task i on
- * thread i % n, the caller being thread 0); returns when all are done. The
+ * Runs fn(ctx, 0..ntasks-1) on the pool: the caller and the workers take the
+ * tasks in order from a shared counter; returns when all are done. The
  * tasks must be independent; to keep results bit-identical for any thread
  * count, each output element must be computed by one task in a fixed order. */
 typedef void (*agi_task_fn)(void *ctx, int task);

@@ -299,35 +299,48 @@ int ag_snprint(char *buf, size_t size, const ag_tensor *x)
     if (!buf)
         size = 0;              /* a NULL buf only measures, whatever the size */
     out o = { buf, size, 0, -1 };
-    if (render(&o, x) < 0)
+    if (render(&o, x) < 0) {
+        agi_fail_last("ag_snprint: tensor is NULL");
         return -1;
+    }
     if (size > 0)
         buf[o.len < size ? o.len : size - 1] = '\0';
-    if (o.len > (size_t)INT32_MAX)
+    if (o.len > (size_t)INT32_MAX) {
+        agi_fail_last("ag_snprint: the text (%zu characters) is longer than an int can count",
+                      o.len);
         return -1;
+    }
     return (int)o.len;
 }
 
 int ag_fprint(FILE *f, const ag_tensor *x)
 {
-    if (!f || !x)
+    if (!f || !x) {
+        agi_fail_last("ag_fprint: %s is NULL", f ? "tensor" : "stream");
         return -1;
+    }
     char small[512];
     int n = ag_snprint(small, sizeof small, x);
     if (n < 0)
         return -1;
     if ((size_t)n < sizeof small) {
-        if (fprintf(f, "%s\n", small) < 0)
+        if (fprintf(f, "%s\n", small) < 0) {
+            agi_fail_last("ag_fprint: writing to the stream failed");
             return -1;
+        }
         return n + 1;
     }
     /* too long for the stack buffer: render into a temporary from the allocator */
     agi_alloc a = agi_current_alloc();
     char *big = agi_malloc(a, (size_t)n + 1);
-    if (!big)
+    if (!big) {
+        agi_fail_last("ag_fprint: out of memory (%d bytes for the text)", n + 1);
         return -1;
+    }
     ag_snprint(big, (size_t)n + 1, x);
     int r = fprintf(f, "%s\n", big) < 0 ? -1 : n + 1;
+    if (r < 0)
+        agi_fail_last("ag_fprint: writing to the stream failed");
     agi_free(a, big, (size_t)n + 1);
     return r;
 }

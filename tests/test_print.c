@@ -439,6 +439,7 @@ static void test_fprint_out_of_memory(void **state)
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(ag_fprint(f, x), -1);
+    assert_non_null(strstr(ag_last_error(), "ag_fprint: out of memory"));
     assert_int_equal(ftell(f), 0);
     assert_int_equal(a.failed, 1);
     /* with memory it works, and frees what it took */
@@ -455,9 +456,12 @@ static void test_null_and_bad_arguments(void **state)
 {
     (void)state;
     char buf[16] = "unchanged";
+    /* each failure says why in ag_last_error() */
     assert_int_equal(ag_snprint(buf, sizeof buf, NULL), -1);
+    assert_non_null(strstr(ag_last_error(), "ag_snprint: tensor is NULL"));
     assert_int_equal(ag_snprint(NULL, 0, NULL), -1);
     assert_int_equal(ag_print(NULL), -1);
+    assert_non_null(strstr(ag_last_error(), "ag_fprint: tensor is NULL"));
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(ag_fprint(f, NULL), -1);
@@ -466,6 +470,7 @@ static void test_null_and_bad_arguments(void **state)
     ag_tensor *x = ag_scalar(1.0f, false);
     assert_non_null(x);
     assert_int_equal(ag_fprint(NULL, x), -1);
+    assert_non_null(strstr(ag_last_error(), "ag_fprint: stream is NULL"));
     /* ag_print goes to stdout: "tensor(1.)\n" */
     assert_int_equal(ag_print(x), (int)strlen("tensor(1.)") + 1);
     ag_tensor_free(x);
