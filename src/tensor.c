@@ -26,11 +26,19 @@ bool agi_numel(int ndim, const int64_t *shape, int64_t *numel)
 {
     /* The limit keeps numel * sizeof(float) (plus headers) in size_t and int64. */
     const int64_t limit = (int64_t)((SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX) / 8);
-    int64_t n = 1;
+    bool empty = false;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0)
             return false;
-        if (shape[i] != 0 && n > limit / shape[i])
+        empty = empty || shape[i] == 0;
+    }
+    if (empty) {               /* wherever the 0 is: (2^62, 0) is as empty as (0, 2^62) */
+        *numel = 0;
+        return true;
+    }
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (n > limit / shape[i])
             return false;
         n *= shape[i];
     }

@@ -548,6 +548,28 @@ static void test_empty_shape_overflow(void **state)
     assert_true(ag_snprint(buf, sizeof buf, h) > 0);
     assert_contains(buf, "size=(1099511627776, 0, 1099511627776)");
     ag_tensor_free(h);
+    /* wherever the 0 is (a leading huge size was refused: found by
+     * tests/fuzz/fuzz_api), and through every leaf constructor */
+    const int64_t p62 = (int64_t)1 << 62;
+    const int64_t zeros_at[3][3] = { { 0, p62, p62 }, { p62, 0, p62 }, { p62, p62, 0 } };
+    for (int k = 0; k < 3; k++) {
+        ag_tensor *z[4] = { ag_zeros(3, zeros_at[k], false), ag_ones(3, zeros_at[k], true),
+                            ag_full(3, zeros_at[k], 2.0f, false),
+                            ag_tensor_new(3, zeros_at[k], NULL, false) };
+        for (int j = 0; j < 4; j++) {
+            assert_non_null(z[j]);
+            assert_int_equal(ag_numel(z[j]), 0);
+        }
+        assert_null(ag_sum(t, z[1], 0, NULL, false));
+        assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+        assert_contains(ag_tape_error(t), "ag_sum: input of shape");
+        ag_tape_reset(t);
+        assert_null(ag_reshape(t, e, 3, zeros_at[k]));
+        assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+        ag_tape_reset(t);
+        for (int j = 0; j < 4; j++)
+            ag_tensor_free(z[j]);
+    }
     /* an empty tensor with large sizes that do fit still works everywhere */
     const int64_t big[3] = { 0, (int64_t)1 << 20, (int64_t)1 << 20 };
     ag_tensor *b = ag_zeros(3, big, true);
