@@ -44,8 +44,10 @@ static ag_status check(ag_tape *t, ag_fn f, void *ud, int n, ag_tensor **in,
     const int ndim1 = y->ndim;
     const int64_t m = y->numel;
     ag_tensor *seed = ag_tensor_new(y->ndim, y->shape, NULL, false);
-    if (!seed)
+    if (!seed) {
+        agi_fail_last("ag_gradcheck: out of memory");
         return AG_ERR_NOMEM;
+    }
     uint64_t s = o->seed ? o->seed : 0x9E3779B97F4A7C15ULL;
     for (int64_t i = 0; i < m; i++) {
         s ^= s << 13, s ^= s >> 7, s ^= s << 17;          /* xorshift64 */

@@ -72,16 +72,24 @@ int ag_linear_params(const ag_linear *l, ag_tensor **out)
 
 ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x)
 {
-    if (!l) {
-        if (t && t->status == AG_OK)
-            return agi_fail(t, AG_ERR_ARG, "ag_linear_forward: layer is NULL");
-        return t ? NULL : agi_fail_last("ag_linear_forward: tape is NULL");
-    }
-    if (t && t->status == AG_OK && x && (x->ndim < 1 || x->shape[x->ndim - 1] != l->in)) {
+    /* the caller's errors are named after this function, not the ag_affine
+     * it records (that reports only what the layer's own tensors could cause) */
+    const char *fn = "ag_linear_forward";
+    if (!t)
+        return agi_fail_last("%s: tape is NULL", fn);
+    if (t->status != AG_OK)
+        return NULL;
+    if (!l)
+        return agi_fail(t, AG_ERR_ARG, "%s: layer is NULL", fn);
+    if (!x)
+        return agi_fail(t, AG_ERR_ARG, "%s: input is NULL", fn);
+    if (x->tape && x->tape != t)
+        return agi_fail(t, AG_ERR_TAPE, "%s: input was recorded on another tape", fn);
+    if (x->ndim < 1 || x->shape[x->ndim - 1] != l->in) {
         char sb[160];
-        return agi_fail(t, AG_ERR_SHAPE, "ag_linear_forward: input of shape %s does not end "
-                        "in the layer's %lld input features", agi_shape_str(sb, sizeof sb,
-                        x->ndim, x->shape), (long long)l->in);
+        return agi_fail(t, AG_ERR_SHAPE, "%s: input of shape %s does not end in the layer's "
+                        "%lld input features", fn, agi_shape_str(sb, sizeof sb, x->ndim,
+                        x->shape), (long long)l->in);
     }
     return ag_affine(t, x, l->weight, l->bias);      /* x @ W^T + b for x of shape (..., in) */
 }

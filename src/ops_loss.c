@@ -154,6 +154,8 @@ static size_t ce_weight_bytes(bool has_weights, int64_t c)
 
 static const int64_t *ce_targets(const void *aux, bool has_weights, const ce_geom *g)
 {
+    if (!aux)                  /* no weights and no targets (P == 0): nothing to offset */
+        return NULL;
     return (const int64_t *)((const char *)aux + ce_weight_bytes(has_weights, g->c));
 }
 
@@ -213,7 +215,7 @@ bool agi_ce_shape(ag_tape *t, const char *fn, agi_call *c)
                  agi_shape_str(s1, sizeof s1, x->ndim, x->shape));
         return false;
     }
-    c->save_size = need;
+    c->save_size = need ? need : sizeof(float);   /* never NULL: the kernels offset into it */
     return true;
 }
 

@@ -551,7 +551,8 @@ bool agi_shape_var(ag_tape *t, const char *fn, agi_call *c)
     if (!parse_dims(t, fn, c))
         return false;
     reduced_shape(c, (unsigned)c->ip[0]);
-    c->save_size = 2 * (size_t)shape_numel(c) * sizeof(double);
+    /* never 0 (a NULL save): var_fwd offsets into it even for an empty result */
+    c->save_size = (2 * (size_t)shape_numel(c) + 1) * sizeof(double);
     return true;
 }
 

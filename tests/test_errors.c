@@ -548,6 +548,28 @@ static void test_empty_shape_overflow(void **state)
     assert_true(ag_snprint(buf, sizeof buf, h) > 0);
     assert_contains(buf, "size=(1099511627776, 0, 1099511627776)");
     ag_tensor_free(h);
+    /* wherever the 0 is (a leading huge size was refused: found by
+     * tests/fuzz/fuzz_api), and through every leaf constructor */
+    const int64_t p62 = (int64_t)1 << 62;
+    const int64_t zeros_at[3][3] = { { 0, p62, p62 }, { p62, 0, p62 }, { p62, p62, 0 } };
+    for (int k = 0; k < 3; k++) {
+        ag_tensor *z[4] = { ag_zeros(3, zeros_at[k], false), ag_ones(3, zeros_at[k], true),
+                            ag_full(3, zeros_at[k], 2.0f, false),
+                            ag_tensor_new(3, zeros_at[k], NULL, false) };
+        for (int j = 0; j < 4; j++) {
+            assert_non_null(z[j]);
+            assert_int_equal(ag_numel(z[j]), 0);
+        }
+        assert_null(ag_sum(t, z[1], 0, NULL, false));
+        assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+        assert_contains(ag_tape_error(t), "ag_sum: input of shape");
+        ag_tape_reset(t);
+        assert_null(ag_reshape(t, e, 3, zeros_at[k]));
+        assert_int_equal(ag_tape_status(t), AG_ERR_NOMEM);
+        ag_tape_reset(t);
+        for (int j = 0; j < 4; j++)
+            ag_tensor_free(z[j]);
+    }
     /* an empty tensor with large sizes that do fit still works everywhere */
     const int64_t big[3] = { 0, (int64_t)1 << 20, (int64_t)1 << 20 };
     ag_tensor *b = ag_zeros(3, big, true);
@@ -561,6 +583,54 @@ static void test_empty_shape_overflow(void **state)
     assert_int_equal(ag_numel(ag_grad(b)), 0);
     ag_tensor_free(b);
     ag_tensor_free(e);
+    ag_tape_free(t);
+}
+
+/* Cross entropy of an empty batch (0, C), and var/std with an empty result:
+ * nothing for the op to keep; found by tests/fuzz/fuzz_api (clang's UBSan:
+ * the kernels offset a NULL save or target pointer by 0, which gcc's UBSan
+ * does not report). As PyTorch: mean NaN, sum 0, none an empty (0) loss;
+ * backward gives an empty grad. */
+static void test_empty_batch_cross_entropy(void **state)
+{
+    (void)state;
+    const int64_t sh[2] = { 0, 3 }, c = 3;
+    const float wv[3] = { 1.0f, 2.0f, 0.5f };
+    ag_tensor *x = ag_zeros(2, sh, true), *p = ag_zeros(2, sh, false);
+    ag_tensor *w = ag_tensor_new(1, &c, wv, false);
+    const int64_t tg[1] = { 0 };   /* never read: there are no positions */
+    ag_tape *t = ag_tape_new();
+    for (int weighted = 0; weighted < 2; weighted++) {
+        ag_ce_opts o = ag_ce_defaults();
+        o.weight = weighted ? w : NULL;
+        o.label_smoothing = 0.25f;
+        ag_tensor *m = ag_cross_entropy(t, x, tg, &o);
+        ag_tensor *mp = ag_cross_entropy_prob(t, x, p, &o);
+        o.reduction = AG_REDUCTION_SUM;
+        ag_tensor *s = ag_cross_entropy(t, x, tg, &o);
+        ag_tensor *sp = ag_cross_entropy_prob(t, x, p, &o);
+        o.reduction = AG_REDUCTION_NONE;
+        ag_tensor *n = ag_cross_entropy(t, x, tg, &o);
+        assert_int_equal(ag_tape_status(t), AG_OK);
+        assert_true(isnan(ag_item(m)) && isnan(ag_item(mp)));
+        assert_float_eq(ag_item(s), 0.0f);
+        assert_float_eq(ag_item(sp), 0.0f);
+        assert_int_equal(ag_ndim(n), 1);
+        assert_int_equal(ag_numel(n), 0);
+        assert_int_equal(ag_backward(t, ag_add(t, s, sp)), AG_OK);
+        assert_int_equal(ag_backward_seed(t, n, n), AG_OK);
+        assert_int_equal(ag_numel(ag_grad(x)), 0);
+        ag_tape_reset(t);
+    }
+    const int one = 1;
+    ag_tensor *v = ag_var(t, x, 1, &one, 1, false), *sd = ag_std(t, x, 1, &one, 0, true);
+    assert_int_equal(ag_tape_status(t), AG_OK);
+    assert_int_equal(ag_numel(v), 0);
+    assert_int_equal(ag_numel(sd), 0);
+    assert_int_equal(ag_backward_seed(t, ag_add(t, v, ag_squeeze(t, sd, 1)), v), AG_OK);
+    ag_tensor_free(x);
+    ag_tensor_free(p);
+    ag_tensor_free(w);
     ag_tape_free(t);
 }
 
@@ -648,6 +718,7 @@ int main(void)
         cmocka_unit_test(test_agi_fail_first_wins),
         cmocka_unit_test(test_status_string),
         cmocka_unit_test(test_empty_shape_overflow),
+        cmocka_unit_test(test_empty_batch_cross_entropy),
         cmocka_unit_test(test_var_extreme_correction),
         cmocka_unit_test(test_snprint_null_buf),
         cmocka_unit_test(test_rng_bad_args),

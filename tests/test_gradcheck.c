@@ -584,6 +584,27 @@ static void test_public_gradcheck(void **state)
     assert_contains(ag_last_error(), "ag_gradcheck: the function's output changed shape");
     ag_tensor_free(g);
     ag_tensor_free(x);
+
+    /* every allocation gradcheck makes can fail: AG_ERR_NOMEM with a message
+     * naming ag_gradcheck (the seed's failure named ag_tensor_new, found by
+     * tests/fuzz/fuzz_api), nothing leaked, the inputs untouched */
+    ag_status st = AG_ERR_NOMEM;
+    for (uint64_t k = 1; st != AG_OK; k++) {
+        assert_true(k < 100);
+        tu_alloc a;
+        tu_alloc_use(&a);
+        a.fail_at = k;
+        st = ag_gradcheck(f_sin_mul, NULL, 2, in, NULL, &rep);
+        tu_alloc_restore();
+        if (st != AG_OK) {
+            assert_int_equal(st, AG_ERR_NOMEM);
+            assert_contains(ag_last_error(), "ag_gradcheck: ");
+        }
+        assert_int_equal(a.outstanding, 0);
+        assert_int_equal(a.bad_frees, 0);
+        assert_memory_equal(before, ag_data(in[0]), sizeof before);
+        assert_null(ag_grad(in[0]));
+    }
     ag_tensor_free(in[0]);
     ag_tensor_free(in[1]);
 }

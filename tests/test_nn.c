@@ -295,9 +295,22 @@ static void test_linear_errors(void **state)
     assert_null(ag_linear_forward(t, NULL, x));
     assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
     ag_tape_reset(t);
+    /* the caller's mistakes are named after the function called, not after
+     * the ag_affine it records (found by tests/fuzz/fuzz_api) */
     assert_null(ag_linear_forward(t, l, NULL));
     assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_linear_forward: input is NULL");
+    ag_tape_reset(t);
+    ag_tape *t2 = ag_tape_new();
+    const int64_t x3s[2] = { 4, 3 };
+    ag_tensor *x3 = ag_zeros(2, x3s, false);
+    assert_null(ag_linear_forward(t, l, ag_exp(t2, x3)));
+    assert_int_equal(ag_tape_status(t), AG_ERR_TAPE);
+    assert_contains(ag_tape_error(t), "ag_linear_forward: input was recorded on another tape");
+    ag_tape_free(t2);
+    ag_tensor_free(x3);
     assert_null(ag_linear_forward(NULL, l, x));
+    assert_contains(ag_last_error(), "ag_linear_forward: tape is NULL");
     assert_null(ag_linear_weight(NULL));
     assert_int_equal(ag_linear_params(NULL, NULL), 0);
     ag_linear_free(NULL);
