@@ -435,6 +435,11 @@ void agi_bcast_init(agi_bcast *bc, const ag_tensor *out, const ag_tensor *a, con
  * function, allocates the result, runs the forward kernel and links it into
  * the tape. The public op functions are one call to this. NULL on error. */
 ag_tensor *agi_record(ag_tape *t, int op, agi_call *c);
+/* agi_record's check of input k of n (named "input" when n is 1) on t, for a
+ * public function that checks its caller's input before recording through
+ * another op: not NULL, not from another tape, sizes that fit. On failure
+ * records the error, named after fn, and returns false. */
+bool agi_usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x);
 
 static inline ag_tensor *agi_unary(ag_tape *t, int op, ag_tensor *a, float p)
 {

@@ -81,10 +81,8 @@ ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x)
         return NULL;
     if (!l)
         return agi_fail(t, AG_ERR_ARG, "%s: layer is NULL", fn);
-    if (!x)
-        return agi_fail(t, AG_ERR_ARG, "%s: input is NULL", fn);
-    if (x->tape && x->tape != t)
-        return agi_fail(t, AG_ERR_TAPE, "%s: input was recorded on another tape", fn);
+    if (!agi_usable(t, fn, 0, 1, x))
+        return NULL;
     if (x->ndim < 1 || x->shape[x->ndim - 1] != l->in) {
         char sb[160];
         return agi_fail(t, AG_ERR_SHAPE, "%s: input of shape %s does not end in the layer's "

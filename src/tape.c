@@ -67,7 +67,6 @@ void *agi_fail(ag_tape *t, ag_status s, const char *fmt, ...)
 
 /* ---- recording ---- */
 
-/* Checks that x may be used on t: not NULL, not from another tape. */
 static const char *input_name(char *buf, size_t size, int k, int n)
 {
     if (n == 1)
@@ -79,7 +78,7 @@ static const char *input_name(char *buf, size_t size, int k, int n)
     return buf;
 }
 
-static bool usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
+bool agi_usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
 {
     char which[32];            /* named only on error: no printf on the record path */
     if (!x) {
@@ -117,7 +116,7 @@ ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
         return agi_fail(t, AG_ERR_ARG, "%s: the list of inputs is NULL", fn);
     bool rg = false;
     for (int k = 0; k < c->nin; k++) {
-        if (!usable(t, fn, k, c->nin, c->in[k]))
+        if (!agi_usable(t, fn, k, c->nin, c->in[k]))
             return NULL;
         rg = rg || (c->in[k]->flags & AGI_REQ_GRAD);
     }
@@ -167,7 +166,7 @@ ag_tensor *ag_detach(ag_tape *t, ag_tensor *x)
         return agi_fail_last("ag_detach: tape is NULL");
     if (t->status != AG_OK)
         return NULL;
-    if (!usable(t, "ag_detach", 0, 1, x))
+    if (!agi_usable(t, "ag_detach", 0, 1, x))
         return NULL;
     ag_tensor *d = agi_tape_tensor(t, "ag_detach", 0, NULL);
     if (!d)
