@@ -308,6 +308,7 @@ enum agi_op {
 /* An op call being recorded: what the shape function checks and completes,
  * and what agi_record copies into the result. */
 typedef struct agi_call {
+    const char *api;           /* the function errors name; NULL: the op's own (its api) */
     int nin;
     ag_tensor *const *in;
     float param[AGI_MAX_PARAMS];

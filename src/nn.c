@@ -72,8 +72,8 @@ int ag_linear_params(const ag_linear *l, ag_tensor **out)
 
 ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x)
 {
-    /* the caller's errors are named after this function, not the ag_affine
-     * it records (that reports only what the layer's own tensors could cause) */
+    /* every error is named after this function, not the ag_affine op it
+     * records (agi_call.api) */
     const char *fn = "ag_linear_forward";
     if (!t)
         return agi_fail_last("%s: tape is NULL", fn);
@@ -89,5 +89,8 @@ ag_tensor *ag_linear_forward(ag_tape *t, ag_linear *l, ag_tensor *x)
                         "%lld input features", fn, agi_shape_str(sb, sizeof sb, x->ndim,
                         x->shape), (long long)l->in);
     }
-    return ag_affine(t, x, l->weight, l->bias);      /* x @ W^T + b for x of shape (..., in) */
+    /* x @ W^T + b for x of shape (..., in): ag_affine's op, under this name */
+    ag_tensor *in[3] = { x, l->weight, l->bias };
+    agi_call c = { .api = fn, .nin = l->bias ? 3 : 2, .in = in };
+    return agi_record(t, AGI_OP_AFFINE, &c);
 }

@@ -105,7 +105,7 @@ bool agi_usable(ag_tape *t, const char *fn, int k, int n, const ag_tensor *x)
 ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
 {
     const agi_op_def *def = &agi_ops[op];
-    const char *fn = def->api;
+    const char *fn = c->api ? c->api : def->api;
     if (!t)
         return agi_fail_last("%s: tape is NULL", fn);
     if (t->status != AG_OK)

@@ -308,6 +308,29 @@ static void test_linear_errors(void **state)
     assert_int_equal(ag_tape_status(t), AG_ERR_TAPE);
     assert_contains(ag_tape_error(t), "ag_linear_forward: input was recorded on another tape");
     ag_tape_free(t2);
+    /* so is running out of memory while recording it: fail each allocation
+     * in turn until the call succeeds */
+    static tu_alloc fa;   /* static: stays valid if an assertion leaves it installed */
+    tu_alloc_use(&fa);
+    int failures = 0;
+    for (uint64_t k = 1;; k++) {
+        ag_tape *t3 = ag_tape_new();
+        assert_non_null(t3);
+        fa.fail_at = fa.requests + k;
+        ag_tensor *y = ag_linear_forward(t3, l, x3);
+        fa.fail_at = 0;
+        if (!y) {
+            failures++;
+            assert_int_equal(fa.failed, (uint64_t)failures);
+            assert_int_equal(ag_tape_status(t3), AG_ERR_NOMEM);
+            assert_contains(ag_tape_error(t3), "ag_linear_forward: ");
+        }
+        ag_tape_free(t3);
+        if (y)
+            break;
+    }
+    assert_true(failures > 0);
+    tu_alloc_restore();
     ag_tensor_free(x3);
     assert_null(ag_linear_forward(NULL, l, x));
     assert_contains(ag_last_error(), "ag_linear_forward: tape is NULL");
