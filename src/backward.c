@@ -320,16 +320,23 @@ static ag_status run_backward(ag_tape *t, ag_tensor *root, const float *seed, co
         float *dbuf[AGI_INLINE_INPUTS] = { NULL };
         float **din = x->nin > AGI_INLINE_INPUTS ? x->dinv : dbuf;
         bool any = false;
+        unsigned zero = 0;
         for (int k = 0; k < x->nin; k++) {
             din[k] = grad_buffer(t, x->in[k]);
-            if (din[k] && !(x->in[k]->flags & AGI_LEAF))
+            if (din[k] && !(x->in[k]->flags & AGI_LEAF)) {
+                if (x->in[k]->zmark != t->epoch && k < 32)
+                    zero |= 1u << k;
                 init_gbuf(t, x->in[k]);
+            }
             any = any || din[k];
         }
+        t->din_zero = zero;
         init_gbuf(t, x);       /* in case no consumer wrote it (pow with p == 0) */
         /* kernels may assume a unary op's din[0] is set; an input can lose
-         * requires_grad after recording (ag_set_requires_grad) */
-        if (any)
+         * requires_grad after recording (ag_set_requires_grad). An empty
+         * result contributes nothing to its inputs' gradients: no kernel,
+         * so none loops over the other sizes of an empty shape. */
+        if (any && x->numel > 0)
             def->backward(x, x->gbuf, din);
         if (x->flags & AGI_RETAIN)
             for (int64_t i = 0; i < x->numel; i++)

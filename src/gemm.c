@@ -26,7 +26,11 @@
  * into tiles (see the threads section). Stack use is one buffer of
  * (MC * KC + KC * NC) floats, 224 KB, and a list of PF_LINES pointers
  * (6 KB): the cache lines of the next B panel, which the AVX-512 kernel
- * prefetches while it runs (B is often a weight matrix coming from memory).
+ * prefetches while it runs (B is often a weight matrix coming from memory),
+ * and 72 KB more for an accumulating product over several K blocks (see
+ * gemm_blocked). Accumulating (C += op(A) op(B)) always adds C's old value
+ * once to the product a non-accumulating call would compute, never to its
+ * partial sums: the rounding of PyTorch's grad += new_grad.
  *
  * Kernels (tile MR x NR): plain C, 6 x 16 (any compiler; GCC 12 keeps its
  * accumulator array in memory, so it is slow there); GCC/Clang vector
@@ -58,6 +62,9 @@
 #define KC_MIN 128             /* shortest K block worth packing all of A's rows at once */
 #define PF_B 8                 /* packing B: prefetch the row this far ahead */
 #define SMALL_FLOPS 4096       /* m * n * k below this: no packing (gemm_unblocked) */
+#define ACC_ROW 256            /* accumulating unblocked products sum this many columns apart */
+#define ACC_MR 96              /* accumulating blocked products over several K blocks: */
+#define ACC_NC 192             /*   C's tiles of ACC_MR x ACC_NC are summed apart (72 KB) */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define AGI_ALWAYS_INLINE inline __attribute__((always_inline))
@@ -610,14 +617,32 @@ static void gemm_unblocked(bool ta, bool tb, int64_t m, int64_t n, int64_t k, co
             }
             continue;
         }
-        if (!accumulate)
+        if (!accumulate) {
             for (int64_t j = 0; j < n; j++)
                 ci[j] = 0.0f;
-        for (int64_t p = 0; p < k; p++) {
-            const float aip = ai[p * inca];
-            const float *restrict bp = b + p * ldb;
-            for (int64_t j = 0; j < n; j++)
-                ci[j] += aip * bp[j];
+            for (int64_t p = 0; p < k; p++) {
+                const float aip = ai[p * inca];
+                const float *restrict bp = b + p * ldb;
+                for (int64_t j = 0; j < n; j++)
+                    ci[j] += aip * bp[j];
+            }
+            continue;
+        }
+        /* C + (the row above), the row summed apart in chunks: C's old value
+         * is added once, as PyTorch adds a computed gradient */
+        for (int64_t j0 = 0; j0 < n; j0 += ACC_ROW) {
+            const int64_t nj = n - j0 < ACC_ROW ? n - j0 : ACC_ROW;
+            float s[ACC_ROW];
+            for (int64_t j = 0; j < nj; j++)
+                s[j] = 0.0f;
+            for (int64_t p = 0; p < k; p++) {
+                const float aip = ai[p * inca];
+                const float *restrict bp = b + p * ldb + j0;
+                for (int64_t j = 0; j < nj; j++)
+                    s[j] += aip * bp[j];
+            }
+            for (int64_t j = 0; j < nj; j++)
+                ci[j0 + j] += s[j];
         }
     }
 }
@@ -683,10 +708,10 @@ static int next_panel_lines(const char **pf, const float *b, int64_t ldb, bool t
 
 /* never inlined: its 230 KB of packing buffer and prefetch list must not pile up in a
  * caller's frame */
-static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bool tb, int64_t m,
-                                      int64_t n, int64_t k, const float *a, int64_t lda,
-                                      const float *b, int64_t ldb, float *c, int64_t ldc,
-                                      bool accumulate)
+static AGI_NOINLINE void gemm_blocked_run(const kernel *kr, blocking bl, bool ta, bool tb,
+                                          int64_t m, int64_t n, int64_t k, const float *a,
+                                          int64_t lda, const float *b, int64_t ldb, float *c,
+                                          int64_t ldc, bool accumulate)
 {
     /* 64-byte aligned so the packed rows start on cache lines: ap (mb x kb),
      * then bp (kb x NC) on the next cache line */
@@ -728,6 +753,42 @@ static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bo
                         q += cn ? nq : 0;
                     }
                 }
+            }
+        }
+    }
+}
+
+/* gemm_blocked_run, where accumulating means C + (op(A) op(B)) with the
+ * product exactly as a non-accumulating call computes it. With one K block
+ * the kernels do that already (their sum starts from 0 and is added to C
+ * once). Over several K blocks, adding each block's sum to C would round
+ * C_old + s1 + s2 instead of C_old + (s1 + s2), unlike PyTorch, which
+ * computes a gradient and then adds it to .grad: then C is done in tiles
+ * of ACC_MR x ACC_NC, each product summed apart (the same K blocks, so the
+ * same sums) and added to C. Packing is repeated per tile: about 1/ACC_MR
+ * (A) and 1/ACC_NC (B) more memory traffic than the product's flops, and
+ * only for accumulating products over K > bl.kb. */
+static AGI_NOINLINE void gemm_blocked(const kernel *kr, blocking bl, bool ta, bool tb, int64_t m,
+                                      int64_t n, int64_t k, const float *a, int64_t lda,
+                                      const float *b, int64_t ldb, float *c, int64_t ldc,
+                                      bool accumulate)
+{
+    if (!accumulate || k <= bl.kb) {
+        gemm_blocked_run(kr, bl, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        return;
+    }
+    _Alignas(64) float tmp[ACC_MR * ACC_NC];
+    for (int64_t i0 = 0; i0 < m; i0 += ACC_MR) {
+        const int64_t mi = m - i0 < ACC_MR ? m - i0 : ACC_MR;
+        for (int64_t j0 = 0; j0 < n; j0 += ACC_NC) {
+            const int64_t nj = n - j0 < ACC_NC ? n - j0 : ACC_NC;
+            gemm_blocked_run(kr, bl, ta, tb, mi, nj, k, a + (ta ? i0 : i0 * lda), lda,
+                             b + (tb ? j0 * ldb : j0), ldb, tmp, nj, false);
+            for (int64_t i = 0; i < mi; i++) {
+                float *restrict ci = c + (i0 + i) * ldc + j0;
+                const float *restrict ti = tmp + i * nj;
+                for (int64_t j = 0; j < nj; j++)
+                    ci[j] += ti[j];
             }
         }
     }

@@ -1,6 +1,8 @@
 /* gradcheck.c - ag_gradcheck: analytic gradients against central differences. */
 #include "internal.h"
 
+#include <float.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -136,12 +138,21 @@ ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
             return AG_ERR_ARG;
         }
     ag_gradcheck_opts o = opts ? *opts : (ag_gradcheck_opts){ 0 };
-    if (!(o.eps > 0))
-        o.eps = 1e-3;
-    if (!(o.atol > 0))
-        o.atol = 1e-3;
-    if (!(o.rtol > 0))
-        o.rtol = 1e-2;
+    /* 0 asks for the default; a NaN, negative or infinite value is the
+     * caller's mistake, never silently replaced (an infinite atol would pass
+     * any gradient) */
+    const struct { const char *name; double *v, def; } tol[3] = {
+        { "eps", &o.eps, 1e-3 }, { "atol", &o.atol, 1e-3 }, { "rtol", &o.rtol, 1e-2 } };
+    for (int i = 0; i < 3; i++) {
+        const double v = *tol[i].v;
+        if (v == 0.0) {
+            *tol[i].v = tol[i].def;
+        } else if (!(v > 0.0 && v <= DBL_MAX)) {
+            agi_fail_last("ag_gradcheck: %s is %g; it must be positive and finite "
+                          "(or 0 for the default %g)", tol[i].name, v, tol[i].def);
+            return AG_ERR_ARG;
+        }
+    }
 
     agi_alloc a = agi_current_alloc();
     ag_tensor **in = agi_malloc(a, (size_t)n * sizeof *in);

@@ -92,6 +92,9 @@ struct ag_tape {
     ag_tensor *last;           /* most recent recorded op */
     uint64_t epoch;            /* bumped by every backward pass */
     uint64_t new_grads;        /* grads the running backward created (pass 1) */
+    unsigned din_zero;         /* while a backward kernel runs: bit k set if its din[k] is
+                                * known to hold zeros (a non-leaf buffer's first write), so
+                                * it may assign instead of add (matmul, affine) */
     ag_status status;
     bool grad_enabled;
     char msg[256];
@@ -375,8 +378,9 @@ bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
  * agi_sgemm: C (+)= op(A) op(B) for row-major float matrices, where op(X) is
  * X, or X^T if its flag is set. op(A) is m x k, op(B) k x n, C m x n; lda, ldb
  * and ldc are the row strides of A, B and C as stored (A is m x k, or k x m
- * if ta). With accumulate, C += op(A) op(B); else C = op(A) op(B) and C's old
- * contents are never read. k == 0 gives zeros. Accumulates in float like
+ * if ta). With accumulate, C += op(A) op(B), C's old value added once to the
+ * product exactly as computed without accumulate (PyTorch's rounding of
+ * grad += new_grad); else C = op(A) op(B) and C's old contents are never read. k == 0 gives zeros. Accumulates in float like
  * BLAS; allocates nothing (packing buffers are on the stack, about 230 KB).
  * agi_sgemm_with runs a given implementation (for tests); false if this CPU
  * or build does not have it. */

@@ -16,11 +16,19 @@ struct ag_linear {
 ag_linear *ag_linear_new(int64_t in_features, int64_t out_features, bool bias, ag_rng *rng)
 {
     const char *fn = "ag_linear_new";
+    /* sizes are named, in the call's order, in every message */
     if (in_features < 0 || out_features < 0)
-        return agi_fail_last("%s: negative size (%lld, %lld)", fn, (long long)in_features,
-                             (long long)out_features);
+        return agi_fail_last("%s: in_features %lld and out_features %lld must be non-negative",
+                             fn, (long long)in_features, (long long)out_features);
     if (!rng)
         return agi_fail_last("%s: generator is NULL", fn);
+    const int64_t ws[2] = { out_features, in_features }, bs[1] = { out_features };
+    int64_t wn;
+    if (!agi_numel(2, ws, &wn))
+        return agi_fail_last("%s: in_features %lld and out_features %lld make a weight too large "
+                             "for a tensor (its %lld x %lld elements overflow)", fn,
+                             (long long)in_features, (long long)out_features,
+                             (long long)out_features, (long long)in_features);
     agi_alloc a = agi_current_alloc();
     ag_linear *l = agi_malloc(a, sizeof *l);
     if (!l)
@@ -29,13 +37,12 @@ ag_linear *ag_linear_new(int64_t in_features, int64_t out_features, bool bias, a
     l->alloc = a;
     l->in = in_features;
     l->out = out_features;
-    const int64_t ws[2] = { out_features, in_features }, bs[1] = { out_features };
     l->weight = ag_tensor_new(2, ws, NULL, true);
     l->bias = bias ? ag_tensor_new(1, bs, NULL, true) : NULL;
     if (!l->weight || (bias && !l->bias)) {
         ag_linear_free(l);
-        return agi_fail_last("%s: out of memory for a (%lld, %lld) layer", fn,
-                             (long long)out_features, (long long)in_features);
+        return agi_fail_last("%s: out of memory for in_features %lld and out_features %lld", fn,
+                             (long long)in_features, (long long)out_features);
     }
     /* PyTorch's reset_parameters: kaiming_uniform_(a = sqrt(5)) gives a bound
      * of 1 / sqrt(in) for the weight, and the bias uses the same bound */

@@ -151,14 +151,17 @@ void agi_matmul_bwd(const ag_tensor *out, const float *dout, float *const *din)
     mm_plan p;
     plan_init(&p, a, b);
     const int64_t n = p.n, k = p.k, m = p.m;
-    if (p.fold) {
+    if (p.fold) {              /* (into a buffer of zeros, assigning is the same, and faster) */
+        const unsigned zero = out->tape->din_zero;
         const int64_t rows = p.batches * n;
         if (da)
-            agi_sgemm(false, true, rows, k, m, dout, m, b->data, m, da, k, true);
+            agi_sgemm(false, true, rows, k, m, dout, m, b->data, m, da, k, !(zero & 1u));
         if (db)
-            agi_sgemm(true, false, k, m, rows, a->data, k, dout, m, db, m, true);
+            agi_sgemm(true, false, k, m, rows, a->data, k, dout, m, db, m, !(zero & 2u));
         return;
     }
+    /* (a broadcast input's batches are added to its gradient one by one;
+     * PyTorch sums them first, so those may differ in the last bits) */
     MM_BATCHES(&p, ob, oa, obb, {
         const float *g = dout + ob * n * m;
         if (da)

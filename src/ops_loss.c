@@ -44,7 +44,7 @@ bool agi_mse_shape(ag_tape *t, const char *fn, agi_call *c)
 ag_tensor *ag_mse_loss(ag_tape *t, ag_tensor *input, ag_tensor *target, ag_reduction r)
 {
     ag_tensor *in[2] = { input, target };
-    agi_call c = { .nin = 2, .in = in, .ip = { r } };
+    agi_call c = { .nin = 2, .in = in, .ip = { (int)r } };   /* (int): -1 stays -1 */
     return agi_record(t, AGI_OP_MSE_LOSS, &c);
 }
 
@@ -260,7 +260,7 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
     ag_tensor *in[2] = { input, ptarget };
     agi_call c = { .nin = ptarget ? 2 : 1, .in = in,
                    .param = { o.label_smoothing },
-                   .ip = { o.reduction, o.ignore_index, o.weight != NULL, ptarget != NULL },
+                   .ip = { (int)o.reduction, o.ignore_index, o.weight != NULL, ptarget != NULL },
                    .aux = aux, .aux_size = bytes };
     return agi_record(t, ptarget ? AGI_OP_CROSS_ENTROPY_PROB : AGI_OP_CROSS_ENTROPY, &c);
 }
@@ -324,6 +324,10 @@ void agi_ce_fwd(ag_tensor *out)
     float *qsum = out->save, *logp = qsum + g.p;
     const double D = ce_denominator(out, &g, w, tg);
     double total = 0.0;
+    if (g.p == 0) {            /* no positions: O(1) whatever N or the other sizes */
+        out->data[0] = (float)(total / D);   /* mean: 0 / 0 = nan, as PyTorch */
+        return;
+    }
     for (int64_t n = 0; n < g.n; n++)
         for (int64_t s = 0; s < g.s; s++) {
             const float *xi = x->data + n * g.c * g.s + s;
@@ -368,6 +372,8 @@ void agi_ce_bwd(const ag_tensor *out, const float *dout, float *const *din)
     const double D = ce_denominator(out, &g, w, tg);
     const double e = out->param[0];
     float *dx = din[0], *dt = out->nin > 1 ? din[1] : NULL;
+    if (g.p == 0)              /* (an empty batch of (N, C, 0) can have a huge N) */
+        return;
     for (int64_t n = 0; n < g.n; n++)
         for (int64_t s = 0; s < g.s; s++) {
             const int64_t i = n * g.s + s;

@@ -68,10 +68,13 @@ void agi_affine_bwd(const ag_tensor *out, const float *dout, float *const *din)
     const ag_tensor *x = out->in[0], *w = out->in[1];
     const int64_t n_out = w->shape[0], n_in = w->shape[1];
     const int64_t m = n_out ? out->numel / n_out : 0;
+    const unsigned zero = out->tape->din_zero;   /* into zeros: assign (the same, faster) */
     if (din[0])
-        agi_sgemm(false, false, m, n_in, n_out, dout, n_out, w->data, n_in, din[0], n_in, true);
+        agi_sgemm(false, false, m, n_in, n_out, dout, n_out, w->data, n_in, din[0], n_in,
+                  !(zero & 1u));
     if (din[1])
-        agi_sgemm(true, false, n_out, n_in, m, dout, n_out, x->data, n_in, din[1], n_in, true);
+        agi_sgemm(true, false, n_out, n_in, m, dout, n_out, x->data, n_in, din[1], n_in,
+                  !(zero & 2u));
     if (out->nin > 2 && din[2]) {
         double *acc = out->save;
         memset(acc, 0, (size_t)n_out * sizeof(double));

@@ -749,7 +749,12 @@ bool agi_shape_narrow(ag_tape *t, const char *fn, agi_call *c)
     }
     if (start < 0)
         start += size;
-    if (len < 0 || len > size - start) {
+    if (len < 0) {             /* PyTorch: "narrow(): length must be non-negative." */
+        agi_fail(t, AG_ERR_ARG, "%s: length %lld must be non-negative (dimension %d of shape %s)",
+                 fn, (long long)len, d, agi_shape_str(sb, sizeof sb, x->ndim, x->shape));
+        return false;
+    }
+    if (len > size - start) {
         agi_fail(t, AG_ERR_ARG, "%s: start %lld + length %lld exceeds the size %lld of "
                  "dimension %d (shape %s)", fn, (long long)start, (long long)len, (long long)size,
                  d, agi_shape_str(sb, sizeof sb, x->ndim, x->shape));

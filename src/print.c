@@ -294,38 +294,45 @@ static int render(out *o, const ag_tensor *x)
     return 0;
 }
 
-int ag_snprint(char *buf, size_t size, const ag_tensor *x)
+/* ag_snprint, with errors named after fn (the public function called) */
+static int snprint_as(char *buf, size_t size, const ag_tensor *x, const char *fn)
 {
     if (!buf)
         size = 0;              /* a NULL buf only measures, whatever the size */
     out o = { buf, size, 0, -1 };
     if (render(&o, x) < 0) {
-        agi_fail_last("ag_snprint: tensor is NULL");
+        agi_fail_last("%s: tensor is NULL", fn);
         return -1;
     }
     if (size > 0)
         buf[o.len < size ? o.len : size - 1] = '\0';
     if (o.len > (size_t)INT32_MAX) {
-        agi_fail_last("ag_snprint: the text (%zu characters) is longer than an int can count",
+        agi_fail_last("%s: the text (%zu characters) is longer than an int can count", fn,
                       o.len);
         return -1;
     }
     return (int)o.len;
 }
 
-int ag_fprint(FILE *f, const ag_tensor *x)
+int ag_snprint(char *buf, size_t size, const ag_tensor *x)
+{
+    return snprint_as(buf, size, x, "ag_snprint");
+}
+
+/* ag_fprint, with errors named after fn (ag_print or ag_fprint) */
+static int fprint_as(FILE *f, const ag_tensor *x, const char *fn)
 {
     if (!f || !x) {
-        agi_fail_last("ag_fprint: %s is NULL", f ? "tensor" : "stream");
+        agi_fail_last("%s: %s is NULL", fn, f ? "tensor" : "stream");
         return -1;
     }
     char small[512];
-    int n = ag_snprint(small, sizeof small, x);
+    int n = snprint_as(small, sizeof small, x, fn);
     if (n < 0)
         return -1;
     if ((size_t)n < sizeof small) {
         if (fprintf(f, "%s\n", small) < 0) {
-            agi_fail_last("ag_fprint: writing to the stream failed");
+            agi_fail_last("%s: writing to the stream failed", fn);
             return -1;
         }
         return n + 1;
@@ -334,18 +341,23 @@ int ag_fprint(FILE *f, const ag_tensor *x)
     agi_alloc a = agi_current_alloc();
     char *big = agi_malloc(a, (size_t)n + 1);
     if (!big) {
-        agi_fail_last("ag_fprint: out of memory (%d bytes for the text)", n + 1);
+        agi_fail_last("%s: out of memory (%d bytes for the text)", fn, n + 1);
         return -1;
     }
-    ag_snprint(big, (size_t)n + 1, x);
+    snprint_as(big, (size_t)n + 1, x, fn);
     int r = fprintf(f, "%s\n", big) < 0 ? -1 : n + 1;
     if (r < 0)
-        agi_fail_last("ag_fprint: writing to the stream failed");
+        agi_fail_last("%s: writing to the stream failed", fn);
     agi_free(a, big, (size_t)n + 1);
     return r;
 }
 
+int ag_fprint(FILE *f, const ag_tensor *x)
+{
+    return fprint_as(f, x, "ag_fprint");
+}
+
 int ag_print(const ag_tensor *x)
 {
-    return ag_fprint(stdout, x);
+    return fprint_as(stdout, x, "ag_print");
 }

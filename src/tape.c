@@ -154,7 +154,10 @@ ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
         out->data = c->in[0]->data;
     if (rg && t->grad_enabled)
         out->flags |= AGI_REQ_GRAD;
-    def->forward(out);
+    /* an empty result has nothing to compute, whatever its inputs' other
+     * sizes (a (2^40, 1, 0) softmax must not walk 2^40 rows) */
+    if (out->numel > 0)
+        def->forward(out);
     out->prev = t->last;
     t->last = out;
     return out;
