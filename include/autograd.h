@@ -10,10 +10,10 @@
  *
  * CONTENTS (in this order below)
  *
- *   status and errors, the allocator, tapes, tensors (leaves) and accessors;
- *   ops: arithmetic and elementwise math, activations, shapes and indexing,
- *   reductions and softmax, matmul; losses (mse_loss, cross_entropy); the
- *   random generator; nn.Linear; optimizers (SGD, Adam, AdamW); backward;
+ *   the version; status and errors, the allocator, tapes, tensors (leaves) and
+ *   accessors; ops: arithmetic and elementwise math, activations, shapes and
+ *   indexing, reductions and softmax, matmul; losses (mse_loss, cross_entropy);
+ *   the random generator; nn.Linear; optimizers (SGD, Adam, AdamW); backward;
  *   ag_gradcheck; printing in PyTorch's format. Each op is named after its
  *   PyTorch counterpart (ag_log_softmax is torch.log_softmax) and follows its
  *   semantics: broadcasting, negative dims, NaN/inf, gradients at kinks.
@@ -100,8 +100,23 @@
 extern "C" {
 #endif
 
+/* ---- version ------------------------------------------------------------- */
+
+/* The version of this header, in semantic versioning (semver.org): a PATCH
+ * release fixes bugs only, a MINOR one adds API, a MAJOR one may break it;
+ * while MAJOR is 0, a MINOR release may break it too. AG_VERSION is
+ * MAJOR * 10000 + MINOR * 100 + PATCH, for `#if AG_VERSION >= 200`. CMake reads
+ * the version of the build and of the installed package from these lines. */
 #define AG_VERSION_MAJOR 0
-#define AG_VERSION_MINOR 1
+#define AG_VERSION_MINOR 2
+#define AG_VERSION_PATCH 0
+#define AG_VERSION_STRING "0.2.0"
+#define AG_VERSION (AG_VERSION_MAJOR * 10000 + AG_VERSION_MINOR * 100 + AG_VERSION_PATCH)
+
+/* The version of the compiled library ("0.2.0"), a constant string: compare it
+ * with AG_VERSION_STRING to detect a header that does not match the library. */
+const char *ag_version(void);
+
 #define AG_MAX_DIMS 8
 
 typedef enum ag_status {
