@@ -36,8 +36,9 @@ def shape(t):
     return " ".join([str(t.dim())] + [str(d) for d in t.shape])
 
 
-def case(blocks, label, kind, opts, shapes, steps=4, late=None):
-    """late: name of a parameter that gets its first grad at step 2."""
+def case(blocks, label, kind, opts, shapes, steps=4, late=None, grads=None):
+    """late: name of a parameter that gets its first grad at step 2.
+    grads(step, shape): the grad of a parameter at a step (default: randn)."""
     params = {}
     lines = ["case " + label]
     optline = "opt " + kind + "".join(" %s=%s" % (k, int(v) if isinstance(v, bool) else repr(v))
@@ -56,7 +57,7 @@ def case(blocks, label, kind, opts, shapes, steps=4, late=None):
         for name, p in params.items():
             if name == late and step < 2:
                 continue
-            g = torch.randn(p.shape)
+            g = grads(step, p.shape) if grads else torch.randn(p.shape)
             p.grad = g.clone()
             lines.append("grad %d %s %s" % (step, name, fmt(g)))
         opt.step()
@@ -64,6 +65,31 @@ def case(blocks, label, kind, opts, shapes, steps=4, late=None):
             lines.append("after %d %s %s" % (step, name, fmt(p)))
     lines.append("end")
     blocks.append("\n".join(lines))
+
+
+def vanishing(step, shape):
+    """A gradient that is large for 3 steps, then about 0 for 5 (1e-4 * randn,
+    every other element exactly 0), then large again (larger than before) in
+    every third element only. After the drop the second moment v shrinks, so
+    amsgrad's running maximum of v is not v; where the gradient returns, the
+    maximum grows again. The magnitudes differ by element (a scale from 0.05
+    to 3), so a maximum taken over a whole tensor is not the elementwise one."""
+    n = 1
+    for d in shape:
+        n *= d
+    scale = torch.tensor([0.05, 3.0, 0.4, 1.0, 0.1, 2.0, 0.7][:n] + [1.0] * max(0, n - 7))
+    g = torch.randn(n)
+    if step <= 3:
+        g = g * scale
+    elif step <= 8:
+        g = g * 1e-4
+        g[::2] = 0.0
+    else:
+        g = g * scale * 4.0
+        keep = torch.zeros(n, dtype=torch.bool)
+        keep[::3] = True
+        g = torch.where(keep, g, torch.zeros(n))
+    return g.reshape(shape)
 
 
 def main():
@@ -109,6 +135,23 @@ def main():
         case(blocks, kind + ", b's first grad at step 2", kind,
              {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": wd,
               "amsgrad": False, "maximize": False}, shapes, late="b")
+    # amsgrad where it matters: the gradient drops to about 0 after 3 steps, so
+    # max(v) is not v (the earlier cases, 5 steps of similar gradients, never
+    # shrink v); a small beta2 makes v shrink fast, and the default one with a
+    # large lr shows the 0.1% per step it shrinks by. See vanishing().
+    amsgrad = [
+        {"lr": 0.01, "beta2": 0.9},
+        {"lr": 0.1},
+        {"lr": 0.01, "beta2": 0.9, "weight_decay": 0.1},
+        {"lr": 0.02, "beta1": 0.8, "beta2": 0.95, "weight_decay": 0.05, "maximize": True},
+    ]
+    for kind, wd in (("adam", 0.0), ("adamw", 0.01)):
+        for o in amsgrad:
+            full = {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": wd,
+                    "amsgrad": True, "maximize": False}
+            full.update(o)
+            case(blocks, kind + " amsgrad, vanishing gradient " + repr(o), kind, full, shapes,
+                 steps=10, grads=vanishing)
     text = "".join("# " + l + "\n" if l else "#\n" for l in __doc__.splitlines())
     text += "optim_reference 1 %d\n\n" % len(blocks) + "\n\n".join(blocks) + "\n"
     with open(OUT, "w") as f:

@@ -3,7 +3,8 @@
  * format): Linear's forward and every gradient, and several steps of small
  * models (Linear, ReLU, MSELoss or CrossEntropyLoss, SGD/Adam/AdamW) compared
  * parameter by parameter. Also Linear's initialisation, its errors, the
- * generator, and that a training step allocates nothing after the first. */
+ * generator, and that a training step allocates nothing after the first.
+ * The reader is tested too (test_reader). */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -15,9 +16,10 @@
 
 
 /* The next line of *pos (NUL-terminated in place), skipping comments and
- * blank lines; NULL at the end. */
+ * blank lines; at the end an empty line, which no check accepts. */
 static char *next_line(char **pos)
 {
+    static char none[1];
     while (**pos) {
         char *line = *pos, *nl = strchr(line, '\n');
         *pos = nl ? nl + 1 : line + strlen(line);
@@ -26,43 +28,49 @@ static char *next_line(char **pos)
         if (line[0] != '#' && line[0] != '\0')
             return line;
     }
-    return NULL;
+    none[0] = '\0';
+    return none;
 }
 
-/* Line "key v1 v2 ...": checks the key, reads up to max floats; returns the count. */
-static int64_t read_floats(char *line, const char *key, float *v, int64_t max)
+/* Line "key v1 v2 ...": the number of floats after key, read into v (at most
+ * max), or -1 if the key differs or a token is not a number. */
+static int64_t read_floats(const char *line, const char *key, float *v, int64_t max)
 {
     size_t kl = strlen(key);
-    if (strncmp(line, key, kl) != 0 || (line[kl] != ' ' && line[kl] != '\0')) {
-        print_error("expected \"%s\", got \"%.40s\"\n", key, line);
-        fail();
-    }
-    char *s = line + kl;
+    if (strncmp(line, key, kl) != 0 || (line[kl] != ' ' && line[kl] != '\0'))
+        return -1;
+    const char *s = line + kl;
     int64_t n = 0;
     for (;;) {
+        while (*s == ' ')
+            s++;
+        if (*s == '\0')
+            return n;
         char *end;
         float x = strtof(s, &end);
-        if (end == s)
-            break;
-        assert_true(n < max);
+        if (end == s || (*end != ' ' && *end != '\0') || n >= max)
+            return -1;
         v[n++] = x;
         s = end;
     }
-    return n;
 }
 
-/* "key ndim d1 .. dn values": shape into shp, values into v. */
-static int read_tensor(char *line, const char *key, int64_t *shp, float *v)
+/* "key ndim d1 .. dn values": shape into shp, values into v; the ndim, or
+ * -1 if malformed. */
+static int read_tensor(const char *line, const char *key, int64_t *shp, float *v)
 {
     float all[MAXV + AG_MAX_DIMS + 1];
     int64_t n = read_floats(line, key, all, MAXV + AG_MAX_DIMS + 1);
+    if (n < 1 || !(all[0] >= 0 && all[0] <= AG_MAX_DIMS) || n < 1 + (int64_t)all[0])
+        return -1;
     const int nd = (int)all[0];
     int64_t numel = 1;
     for (int d = 0; d < nd; d++) {
         shp[d] = (int64_t)all[1 + d];
         numel *= shp[d];
     }
-    assert_int_equal(n, 1 + nd + numel);
+    if (n != 1 + nd + numel)
+        return -1;
     memcpy(v, all + 1 + nd, (size_t)numel * sizeof(float));
     return nd;
 }
@@ -73,77 +81,101 @@ static void expect_values(const char *label, const char *what, const float *got,
                           int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        if (!(fabsf(got[i] - want[i]) <= ATOL + RTOL * fabsf(want[i]))) {
-            print_error("%s: %s[%lld] = %.9g, PyTorch gives %.9g\n", label, what, (long long)i,
-                        (double)got[i], (double)want[i]);
-            fail();
-        }
+        if (!(fabsf(got[i] - want[i]) <= ATOL + RTOL * fabsf(want[i])))
+            TU_REF_FAIL(TU_REF_MISMATCH, "%s: %s[%lld] = %.9g, PyTorch gives %.9g", label, what,
+                        (long long)i, (double)got[i], (double)want[i]);
         compared++;
     }
 }
 
+/* A malformed line: fails the test, or while the reader is tested ends the
+ * reading of the case (ok = false; what the case holds is freed at done). */
+#define need(cond, what)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            TU_REF_FAIL(TU_REF_MALFORMED, "%s: %s", label, (what));                       \
+            ok = false;                                                                   \
+            goto done;                                                                    \
+        }                                                                                 \
+    } while (0)
+
 static float va[MAXV], vb[MAXV];
 
-static void run_linear(char **pos, const char *label)
+/* One linear case; false if it is malformed. */
+static bool run_linear(char **pos, const char *label)
 {
-    int64_t in, out;
+    bool ok = true;
+    ag_linear *l = NULL;
+    ag_tensor *x = NULL, *seed = NULL;
+    ag_tape *t = NULL;
+    long long in, out;
     int bias;
-    char *line = next_line(pos);
-    assert_int_equal(sscanf(line, "layer %lld %lld %d", (long long *)&in, (long long *)&out, &bias), 3);
+    need(sscanf(next_line(pos), "layer %lld %lld %d", &in, &out, &bias) == 3, "bad layer line");
     ag_rng rng;
     ag_rng_seed(&rng, 1);
-    ag_linear *l = ag_linear_new(in, out, bias != 0, &rng);
+    l = ag_linear_new(in, out, bias != 0, &rng);
     assert_non_null(l);
     ag_tensor *w = ag_linear_weight(l), *b = ag_linear_bias(l);
-    assert_int_equal(read_floats(next_line(pos), "weight", ag_data(w), MAXV), ag_numel(w));
+    need(read_floats(next_line(pos), "weight", ag_data(w), MAXV) == ag_numel(w), "bad weight line");
     if (bias)
-        assert_int_equal(read_floats(next_line(pos), "bias", ag_data(b), MAXV), ag_numel(b));
+        need(read_floats(next_line(pos), "bias", ag_data(b), MAXV) == ag_numel(b), "bad bias line");
     else
         assert_null(b);
     int64_t xs[AG_MAX_DIMS], ys[AG_MAX_DIMS];
     int xnd = read_tensor(next_line(pos), "input", xs, va);
-    ag_tensor *x = ag_tensor_new(xnd, xs, va, true);
+    need(xnd >= 0, "bad input line");
+    x = ag_tensor_new(xnd, xs, va, true);
     int ynd = read_tensor(next_line(pos), "output", ys, vb);
-    ag_tape *t = ag_tape_new();
+    need(ynd >= 0, "bad output line");
+    t = ag_tape_new();
     ag_tensor *y = ag_linear_forward(t, l, x);
     if (!y)
         print_error("%s: %s\n", label, ag_tape_error(t));
     assert_non_null(y);
     assert_shape(y, ynd, ys);
     expect_values(label, "output", ag_data(y), vb, ag_numel(y));
-    ag_tensor *seed = ag_tensor_new(ynd, ys, NULL, false);
-    read_floats(next_line(pos), "seed", ag_data(seed), ag_numel(seed));
+    seed = ag_tensor_new(ynd, ys, NULL, false);
+    need(read_floats(next_line(pos), "seed", ag_data(seed), MAXV) == ag_numel(seed),
+         "bad seed line");
     assert_int_equal(ag_backward_seed(t, y, seed), AG_OK);
-    read_floats(next_line(pos), "grad_input", va, MAXV);
+    need(read_floats(next_line(pos), "grad_input", va, MAXV) == ag_numel(x), "bad grad_input line");
     expect_values(label, "grad_input", ag_data(ag_grad(x)), va, ag_numel(x));
-    read_floats(next_line(pos), "grad_weight", va, MAXV);
+    need(read_floats(next_line(pos), "grad_weight", va, MAXV) == ag_numel(w),
+         "bad grad_weight line");
     expect_values(label, "grad_weight", ag_data(ag_grad(w)), va, ag_numel(w));
     if (bias) {
-        read_floats(next_line(pos), "grad_bias", va, MAXV);
+        need(read_floats(next_line(pos), "grad_bias", va, MAXV) == ag_numel(b),
+             "bad grad_bias line");
         expect_values(label, "grad_bias", ag_data(ag_grad(b)), va, ag_numel(b));
     }
-    assert_string_equal(next_line(pos), "end");
+    need(strcmp(next_line(pos), "end") == 0, "expected end");
+done:
     ag_tensor_free(seed);
     ag_tensor_free(x);
     ag_tape_free(t);
     ag_linear_free(l);
+    return ok;
 }
 
-
-
-static void run_train(char **pos, const char *label)
+/* One training case; false if it is malformed. */
+static bool run_train(char **pos, const char *label)
 {
-    int64_t in, h, out;
+    bool ok = true;
+    ag_linear *l1 = NULL, *l2 = NULL;
+    ag_optim *opt = NULL;
+    ag_tensor *x = NULL, *y = NULL;
+    ag_tape *t = NULL;
+    long long in, h, out;
     char loss[8];
-    assert_int_equal(sscanf(next_line(pos), "model %lld %lld %lld", (long long *)&in,
-                            (long long *)&h, (long long *)&out), 3);
-    assert_int_equal(sscanf(next_line(pos), "loss %7s", loss), 1);
+    need(sscanf(next_line(pos), "model %lld %lld %lld", &in, &h, &out) == 3, "bad model line");
+    need(sscanf(next_line(pos), "loss %7s", loss) == 1, "bad loss line");
     const bool ce = strcmp(loss, "ce") == 0;
     char *optline = next_line(pos);
+    need(strncmp(optline, "opt ", 4) == 0, "expected an opt line");
     ag_rng rng;
     ag_rng_seed(&rng, 2);
-    ag_linear *l1 = ag_linear_new(in, h ? h : out, true, &rng);
-    ag_linear *l2 = h ? ag_linear_new(h, out, true, &rng) : NULL;
+    l1 = ag_linear_new(in, h ? h : out, true, &rng);
+    l2 = h ? ag_linear_new(h, out, true, &rng) : NULL;
     ag_tensor *ps[4];
     int np = ag_linear_params(l1, ps);
     if (l2)
@@ -151,35 +183,41 @@ static void run_train(char **pos, const char *label)
     for (int k = 0; k < np; k++) {
         char key[32];
         snprintf(key, sizeof key, "param %d", k);
-        assert_int_equal(read_floats(next_line(pos), key, ag_data(ps[k]), MAXV), ag_numel(ps[k]));
+        need(read_floats(next_line(pos), key, ag_data(ps[k]), MAXV) == ag_numel(ps[k]),
+             "bad param line");
     }
-    ag_optim *opt = tu_make_optim(optline, np, ps);
+    opt = tu_make_optim(optline, np, ps);
     assert_non_null(opt);
-    char *xl = next_line(pos);
-    int64_t n = strtoll(xl + 2, NULL, 10);
-    char *after_n = strchr(xl + 2, ' ');
+    char *xl = next_line(pos), *after_n;
+    need(strncmp(xl, "x ", 2) == 0, "expected an x line");
+    long long n = strtoll(xl + 2, &after_n, 10);
+    need(after_n != xl + 2 && n > 0 && n * in <= MAXV && n * out <= MAXV, "bad x line");
     const int64_t xs[2] = { n, in }, ys[2] = { n, out };
-    ag_tensor *x = ag_tensor_new(2, xs, NULL, false), *y = ag_tensor_new(2, ys, NULL, false);
-    assert_int_equal(read_floats(after_n, "", ag_data(x), MAXV), n * in);
+    x = ag_tensor_new(2, xs, NULL, false);
+    y = ag_tensor_new(2, ys, NULL, false);
+    need(read_floats(after_n, "", ag_data(x), MAXV) == n * in, "bad x line");
     int64_t cls[MAXV];
     float yv[MAXV];
     int64_t ny = read_floats(next_line(pos), "y", yv, MAXV);
     if (ce) {
-        assert_int_equal(ny, n);
+        need(ny == n, "bad y line");
         for (int64_t i = 0; i < n; i++)
             cls[i] = (int64_t)yv[i];
     } else {
-        assert_int_equal(ny, n * out);
+        need(ny == n * out, "bad y line");
         memcpy(ag_data(y), yv, (size_t)ny * sizeof(float));
     }
-    ag_tape *t = ag_tape_new();
-    for (;;) {
+    t = ag_tape_new();
+    for (int last = 0;; last++) {
         char *line = next_line(pos);
-        if (strcmp(line, "end") == 0)
+        if (strcmp(line, "end") == 0) {
+            need(last > 0, "a case without steps");
             break;
+        }
         int s;
         float want;
-        assert_int_equal(sscanf(line, "step %d loss %f", &s, &want), 2);
+        need(sscanf(line, "step %d loss %f", &s, &want) == 2 && s == last + 1,
+             "expected step <next step> loss <value>, or end");
         ag_tape_reset(t);
         ag_optim_zero_grad(opt);
         ag_tensor *z = ag_linear_forward(t, l1, x);
@@ -193,37 +231,156 @@ static void run_train(char **pos, const char *label)
         for (int k = 0; k < np; k++) {
             char key[32];
             snprintf(key, sizeof key, "after %d %d", s, k);
-            assert_int_equal(read_floats(next_line(pos), key, va, MAXV), ag_numel(ps[k]));
+            need(read_floats(next_line(pos), key, va, MAXV) == ag_numel(ps[k]), "bad after line");
             expect_values(label, key, ag_data(ps[k]), va, ag_numel(ps[k]));
         }
     }
+done:
     ag_tape_free(t);
     ag_optim_free(opt);
     ag_linear_free(l1);
     ag_linear_free(l2);
     ag_tensor_free(x);
     ag_tensor_free(y);
+    return ok;
 }
+
+/* Replays every case of text (modified in place); returns the number of
+ * cases, which must be the declared count, or -1 for a malformed text while
+ * the reader is tested (a malformed text fails the test otherwise). */
+static int run_nn_reference(char *text)
+{
+    char *pos = text;
+    int expected = -1, cases = 0;
+    bool ok = true;
+    const char *label = "the header";
+    need(sscanf(next_line(&pos), "nn_reference 1 %d", &expected) == 1 && expected > 0,
+         "expected \"nn_reference 1 <count>\"");
+    for (char *line; (line = next_line(&pos))[0] != '\0'; cases++) {
+        char lab[200];
+        const char *sp = strchr(line, ' ');
+        snprintf(lab, sizeof lab, "%s", sp ? sp + 1 : "");
+        if (strncmp(line, "linear ", 7) == 0)
+            ok = run_linear(&pos, lab);
+        else if (strncmp(line, "train ", 6) == 0)
+            ok = run_train(&pos, lab);
+        else
+            need(false, "unknown case line");
+        if (!ok)
+            return -1;
+    }
+    label = "the file";
+    /* a truncated (or padded) file fails here */
+    need(cases == expected, "the number of cases is not the declared count");
+done:
+    return ok ? cases : -1;
+}
+#undef need
 
 static void test_reference(void **state)
 {
     (void)state;
-    char *text = tu_slurp(REF_FILE), *pos = text;
-    int expected = -1, cases = 0;
-    assert_int_equal(sscanf(next_line(&pos), "nn_reference 1 %d", &expected), 1);
-    for (char *line; (line = next_line(&pos)) != NULL; cases++) {
-        char label[200];
-        snprintf(label, sizeof label, "%s", strchr(line, ' ') + 1);
-        if (strncmp(line, "linear ", 7) == 0)
-            run_linear(&pos, label);
-        else if (strncmp(line, "train ", 6) == 0)
-            run_train(&pos, label);
-        else
-            fail_msg("unknown case line: %s", line);
-    }
-    assert_int_equal(cases, expected);
+    char *text = tu_slurp(REF_FILE);
+    compared = 0;
+    const int cases = run_nn_reference(text);
+    assert_true(cases > 0);
     printf("# %d nn cases, %ld values match PyTorch\n", cases, compared);
     free(text);
+}
+
+/* ---- the reader itself: a copy of two real cases passes, wrong copies fail ---- */
+#define NN_LINEAR                                                                                 \
+    "linear Linear(1,1,bias=True) on (1, 1)\n"                                                    \
+    "layer 1 1 1\n"                                                                               \
+    "weight -0.647673488\n"                                                                       \
+    "bias -0.419151306\n"                                                                         \
+    "input 2 1 1 -1.15017378\n"                                                                   \
+    "output 2 1 1 0.325785756\n"                                                                  \
+    "seed 0.705593705\n"                                                                          \
+    "grad_input -0.456994325\n"                                                                   \
+    "grad_weight -0.811555386\n"                                                                  \
+    "grad_bias 0.705593705\n"                                                                     \
+    "end\n"
+#define NN_TRAIN                                                                                  \
+    "train the tutorial's step: Linear(3,2), MSELoss, SGD lr 0.01\n"                              \
+    "model 3 0 2\n"                                                                               \
+    "loss mse\n"                                                                                  \
+    "opt sgd lr=0.01\n"                                                                           \
+    "param 0 0.0131630171 0.0671995133 -0.522749245 0.307937115 -0.0943564102 0.563768029\n"      \
+    "param 1 -0.296009928 -0.465566605\n"                                                         \
+    "x 5 -1.2491039 0.159345478 -1.38819253 1.44286227 -0.764740586 0.171834067 0.442778498 "     \
+    "-0.160857573 1.30443358 -0.195562735 -2.05735993 -1.40155923 -0.298565388 0.222102478 "      \
+    "0.984158754\n"                                                                               \
+    "y 1.21067643 1.04822779 0.496152818 0.733313799 -2.47831607 0.556671023 -1.05313897 "        \
+    "-0.16180712 -0.232363299 -2.73492599\n"                                                      \
+    "step 1 loss 2.17355776\n"                                                                    \
+    "after 1 0 0.0127009144 0.0723353401 -0.523623109 0.30425477 -0.0995908305 0.548809171\n"     \
+    "after 1 1 -0.297162235 -0.462235302\n"                                                       \
+    "step 2 loss 2.14337015\n"                                                                    \
+    "after 2 0 0.012257902 0.0774181336 -0.524509966 0.300665796 -0.104688093 0.534094989\n"      \
+    "after 2 1 -0.298276722 -0.458973348\n"                                                       \
+    "end\n"
+static const char NN_COPY[] = "nn_reference 1 2\n\n" NN_LINEAR "\n" NN_TRAIN;
+
+/* Reads NN_COPY with old replaced by new: the outcome (TU_REF_*), the first
+ * failure message containing msg (if not NULL). */
+static void expect_nn_read(const char *old, const char *new_text, int outcome, const char *msg)
+{
+    static const char *const names[] = { "no failure", "a mismatch", "a malformed text" };
+    char *text = tu_replace(NN_COPY, old, new_text);
+    compared = 0;
+    tu_ref_try_begin();
+    const int cases = run_nn_reference(text);
+    const int got = tu_ref_try_end();
+    if (got != outcome)
+        print_error("reading gives %s, expected %s (first failure: %s)\n", names[got],
+                    names[outcome], tu_ref_state()->msg);
+    assert_int_equal(got, outcome);
+    assert_int_equal(cases, outcome == TU_REF_MALFORMED ? -1 : 2);
+    if (outcome != TU_REF_MALFORMED)
+        assert_int_equal(compared, 4 + 2 * (1 + 6 + 2));
+    if (msg)
+        assert_contains(tu_ref_state()->msg, msg);
+    free(text);
+}
+
+static void test_reader(void **state)
+{
+    (void)state;
+    expect_nn_read("nn_reference 1 2", "nn_reference 1 2", TU_REF_OK, NULL);
+    /* a value beyond the tolerance, in each kind of line */
+    expect_nn_read("output 2 1 1 0.325785756", "output 2 1 1 0.325885756", TU_REF_MISMATCH,
+                   "Linear(1,1,bias=True) on (1, 1): output[0] = ");
+    expect_nn_read("grad_input -0.456994325", "grad_input -0.456894325", TU_REF_MISMATCH,
+                   "grad_input[0] = ");
+    expect_nn_read("grad_weight -0.811555386", "grad_weight -0.811455386", TU_REF_MISMATCH,
+                   "grad_weight[0] = ");
+    expect_nn_read("grad_bias 0.705593705", "grad_bias 0.705693705", TU_REF_MISMATCH,
+                   "grad_bias[0] = ");
+    expect_nn_read("step 2 loss 2.14337015", "step 2 loss 2.14437015", TU_REF_MISMATCH,
+                   "SGD lr 0.01: loss[0] = ");
+    expect_nn_read("-0.298276722 -0.458973348", "-0.298276722 -0.458873348", TU_REF_MISMATCH,
+                   "after 2 1[1] = ");
+    expect_nn_read("0.984158754", "0.985158754", TU_REF_MISMATCH, "loss[0] = ");
+    /* within the tolerance passes */
+    expect_nn_read("-0.298276722 -0.458973348", "-0.298276722 -0.458963348", TU_REF_OK, NULL);
+    /* malformed: cut short, a case missing, a wrong count, too few or too
+     * many values, a step missing */
+    expect_nn_read("after 2 1 -0.298276722 -0.458973348\nend\n", "", TU_REF_MALFORMED,
+                   "bad after line");
+    expect_nn_read("after 2 1 -0.298276722 -0.458973348\nend\n",
+                   "after 2 1 -0.298276722 -0.458973348\n", TU_REF_MALFORMED,
+                   "expected step <next step> loss <value>, or end");
+    expect_nn_read("\n" NN_TRAIN, "", TU_REF_MALFORMED, "not the declared count");
+    expect_nn_read("nn_reference 1 2", "nn_reference 1 3", TU_REF_MALFORMED,
+                   "not the declared count");
+    expect_nn_read("grad_weight -0.811555386", "grad_weight -0.811555386 1", TU_REF_MALFORMED,
+                   "bad grad_weight line");
+    expect_nn_read("seed 0.705593705", "seed", TU_REF_MALFORMED, "bad seed line");
+    expect_nn_read("-0.232363299 -2.73492599", "-0.232363299", TU_REF_MALFORMED, "bad y line");
+    expect_nn_read("step 2 loss", "step 3 loss", TU_REF_MALFORMED, "expected step <next step>");
+    expect_nn_read("grad_input -0.456994325", "grad_input -0.45699x", TU_REF_MALFORMED,
+                   "bad grad_input line");
 }
 
 /* PyTorch's init bounds, determinism by seed, and the generator's ranges. */
@@ -404,6 +561,7 @@ static void test_step_allocates_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reader),
         cmocka_unit_test(test_reference),
         cmocka_unit_test(test_linear_init),
         cmocka_unit_test(test_linear_errors),

@@ -7,11 +7,15 @@
  * the case's seed, given to ag_backward_seed. Outputs and gradients must match
  * within |ours - torch| <= 1e-5 + 1e-4 |torch|; NaN must be NaN and an
  * infinity the same infinity. The file's case count is checked, so a
- * truncated file fails, and every op of the table must appear in some case. */
+ * truncated file fails, and every op of the table must appear in some case.
+ *
+ * The reader is tested too (test_reader): on a small copy of real cases it
+ * passes, and on copies with one value changed, or cut short, it fails. */
 #include "testutil.h"
 #include "internal.h"
 
 #include <errno.h>
+#include <setjmp.h>
 #include <stdio.h>
 
 #define REF_FILE AG_TEST_DATA_DIR "/ops_reference.txt"
@@ -129,6 +133,7 @@ typedef struct ref_input {
 } ref_input;
 
 typedef struct ref_case {
+    const char *file;          /* for messages */
     int line;                  /* of the "case" line */
     char label[160];
     char prog[MAX_TOKENS][96];
@@ -143,10 +148,15 @@ typedef struct ref_case {
 } ref_case;
 
 typedef struct reader {
+    const char *name;          /* of the file, for messages */
     char *text;                /* the whole file, NUL-terminated */
     char *pos;
     int line;
 } reader;
+
+/* Where a malformed text ends the reading when the reader is being tested
+ * (tu_ref_try_begin); otherwise a malformed line fails the test. */
+static jmp_buf parse_stop;
 
 static char *read_file(const char *path)
 {
@@ -192,8 +202,8 @@ static char *next_line(reader *r)
 #define parse_check(r, cond, what)                                                 \
     do {                                                                           \
         if (!(cond)) {                                                             \
-            print_error("%s:%d: %s\n", REF_FILE, (r)->line, (what));               \
-            fail();                                                                \
+            TU_REF_FAIL(TU_REF_MALFORMED, "%s:%d: %s", (r)->name, (r)->line, (what)); \
+            longjmp(parse_stop, 1);                                                \
         }                                                                          \
     } while (0)
 
@@ -343,16 +353,16 @@ static void check_values(const ref_case *c, const char *what, const float *got,
                          const float *want, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        if (!matches(got[i], want[i])) {
-            print_error("%s:%d: case \"%s\": %s element %lld is %.9g, PyTorch gives %.9g\n",
-                        REF_FILE, c->line, c->label, what, (long long)i, (double)got[i],
+        if (!matches(got[i], want[i]))
+            TU_REF_FAIL(TU_REF_MISMATCH,
+                        "%s:%d: case \"%s\": %s element %lld is %.9g, PyTorch gives %.9g",
+                        c->file, c->line, c->label, what, (long long)i, (double)got[i],
                         (double)want[i]);
-            fail();
-        }
     }
 }
 
-static void check_shape(const ref_case *c, const char *what, const ag_tensor *x,
+/* Whether x has want's shape (a mismatch otherwise). */
+static bool check_shape(const ref_case *c, const char *what, const ag_tensor *x,
                         const ref_tensor *want)
 {
     bool same = ag_ndim(x) == want->ndim;
@@ -360,11 +370,12 @@ static void check_shape(const ref_case *c, const char *what, const ag_tensor *x,
         same = ag_shape(x)[i] == want->shape[i];
     if (!same) {
         char s1[160], s2[160];
-        print_error("%s:%d: case \"%s\": %s has shape %s, PyTorch gives %s\n", REF_FILE,
-                    c->line, c->label, what, agi_shape_str(s1, sizeof s1, ag_ndim(x), ag_shape(x)),
+        TU_REF_FAIL(TU_REF_MISMATCH, "%s:%d: case \"%s\": %s has shape %s, PyTorch gives %s",
+                    c->file, c->line, c->label, what,
+                    agi_shape_str(s1, sizeof s1, ag_ndim(x), ag_shape(x)),
                     agi_shape_str(s2, sizeof s2, want->ndim, want->shape));
-        fail();
     }
+    return same;
 }
 
 /* Runs c's program through the public API and checks the output and grads.
@@ -442,10 +453,10 @@ static void run_case(const ref_case *c, bool *used)
             used[x->op] = true;
     if (c->expect_error) {
         if (ag_tape_status(t) == AG_OK)
-            print_error("%s:%d: case \"%s\": PyTorch raised an error, we did not\n",
-                        REF_FILE, c->line, c->label);
-        assert_int_not_equal(ag_tape_status(t), AG_OK);
-        assert_true(strlen(ag_tape_error(t)) > 0);
+            TU_REF_FAIL(TU_REF_MISMATCH, "%s:%d: case \"%s\": PyTorch raised an error, we did not",
+                        c->file, c->line, c->label);
+        else
+            assert_true(strlen(ag_tape_error(t)) > 0);
         for (int k = 0; k < c->n_in; k++) {   /* inputs intact */
             for (int64_t j = 0; j < c->in[k].x.n; j++)
                 assert_memory_equal(&ag_data(leaf[k])[j], &c->in[k].x.v[j], sizeof(float));
@@ -460,10 +471,13 @@ static void run_case(const ref_case *c, bool *used)
     assert_int_equal(ag_tape_status(t), AG_OK);
     ag_tensor *out = stack[0];
     assert_non_null(out);
-    check_shape(c, "output", out, &c->out);
+    /* (while the reader is tested, a mismatch goes on to the next check) */
+    ag_tensor *seed = NULL;
+    if (!check_shape(c, "output", out, &c->out))
+        goto done;
     check_values(c, "output", ag_data(out), c->out.v, c->out.n);
 
-    ag_tensor *seed = ag_tensor_new(c->out.ndim, c->out.shape, c->seed, false);
+    seed = ag_tensor_new(c->out.ndim, c->out.shape, c->seed, false);
     assert_non_null(seed);
     if (ag_backward_seed(t, out, seed) != AG_OK)
         print_error("case \"%s\": %s\n", c->label, ag_tape_error(t));
@@ -475,25 +489,29 @@ static void run_case(const ref_case *c, bool *used)
         if (!g)
             print_error("case \"%s\": %s is missing\n", c->label, what);
         assert_non_null(g);
-        check_shape(c, what, g, &c->in[k].x);
-        check_values(c, what, ag_data(g), c->in[k].grad, c->in[k].x.n);
+        if (check_shape(c, what, g, &c->in[k].x))
+            check_values(c, what, ag_data(g), c->in[k].grad, c->in[k].x.n);
     }
-
+done:
     ag_tensor_free(seed);
     for (int k = 0; k < c->n_in; k++)
         ag_tensor_free(leaf[k]);
     ag_tape_free(t);
 }
 
-/* ---- tests ---- */
+/* ---- the whole text ---- */
 
-static void test_reference(void **state)
+/* Reads every case of text (the contents of the file name; modified in
+ * place), runs it and checks it, marking the table ops the cases use in
+ * used[]. Returns the number of cases, which must be the count the text
+ * declares. A malformed text fails the test, or while the reader is being
+ * tested returns -1 (with TU_REF_MALFORMED counted). */
+static int64_t run_reference(char *text, const char *name, bool *used)
 {
-    (void)state;
-    reader r = { read_file(REF_FILE), NULL, 0 };
-    r.pos = r.text;
-    bool used[AGI_OP_COUNT] = { false };
-
+    static ref_case c;         /* large; nothing on the heap to free on a longjmp */
+    reader r = { name, text, text, 0 };
+    if (setjmp(parse_stop) != 0)
+        return -1;
     char *s = next_line(&r);
     parse_check(&r, s != NULL, "empty file");
     char *magic = next_token(&s);
@@ -502,36 +520,213 @@ static void test_reference(void **state)
     int64_t expected = parse_int(&r, &s);
     parse_check(&r, expected > 0, "bad case count");
 
-    ref_case *c = malloc(sizeof *c);
-    assert_non_null(c);
     int64_t count = 0;
     while ((s = next_line(&r)) != NULL) {
         char *key = next_token(&s);
         parse_check(&r, key && strcmp(key, "case") == 0, "expected a case line");
-        memset(c, 0, sizeof *c);
-        c->line = r.line;
+        memset(&c, 0, sizeof c);
+        c.file = name;
+        c.line = r.line;
         while (*s == ' ')
             s++;
-        snprintf(c->label, sizeof c->label, "%s", s);
-        parse_case(&r, c);
-        run_case(c, used);
+        snprintf(c.label, sizeof c.label, "%s", s);
+        parse_case(&r, &c);
+        run_case(&c, used);
         count++;
     }
     /* a truncated (or padded) file fails here */
-    assert_int_equal(count, expected);
+    parse_check(&r, count == expected, "the number of cases is not the declared count");
+    return count;
+}
+
+/* ---- tests ---- */
+
+static void test_reference(void **state)
+{
+    (void)state;
+    char *text = read_file(REF_FILE);
+    bool used[AGI_OP_COUNT] = { false };
+    int64_t count = run_reference(text, REF_FILE, used);
+    assert_true(count > 0);
     for (int o = 0; o < AGI_OP_COUNT; o++) {
         if (!used[o])
             print_error("op \"%s\" appears in no case of %s\n", agi_ops[o].name, REF_FILE);
         assert_true(used[o]);
     }
     printf("# %lld reference cases passed\n", (long long)count);
-    free(c);
-    free(r.text);
+    free(text);
+}
+
+/* ---- the reader itself ----
+ * Four cases copied from ops_reference.txt: broadcasting (a 0-dim input's
+ * gradient is a sum), non-finite values, a plain product and an error. */
+#define CASE_ADD                                                                              \
+    "case add () & (2,3)\n"                                                                   \
+    "prog a b add\n"                                                                          \
+    "input a 0 -1.26854253\n"                                                                 \
+    "input b 2 2 3 0.737320662 2.87861156 -0.472866535 1.53621578 1.77108669 1.64410591\n"    \
+    "output 2 2 3 -0.531221867 1.61006904 -1.74140906 0.267673254 0.502544165 0.375563383\n"  \
+    "seed -0.571226716 -0.370232791 0.0744524747 -1.21216679 -0.63700068 2.14635062\n"        \
+    "grad a -0.569823921\n"                                                                   \
+    "grad b -0.571226716 -0.370232791 0.0744524747 -1.21216679 -0.63700068 2.14635062\n"      \
+    "end\n"
+#define CASE_NONFINITE                                                                        \
+    "case add non-finite\n"                                                                   \
+    "prog a b add\n"                                                                          \
+    "input a 1 6 inf -inf nan 1 inf 0\n"                                                      \
+    "input b 1 6 1 inf 2 -inf inf inf\n"                                                      \
+    "output 1 6 inf nan nan -inf inf inf\n"                                                   \
+    "seed -0.142895475 -1.53238022 0.601742506 0.718474269 -1.67601824 0.644836605\n"         \
+    "grad a -0.142895475 -1.53238022 0.601742506 0.718474269 -1.67601824 0.644836605\n"       \
+    "grad b -0.142895475 -1.53238022 0.601742506 0.718474269 -1.67601824 0.644836605\n"       \
+    "end\n"
+#define CASE_ERROR                                                                            \
+    "case div (3) & (2)\n"                                                                    \
+    "prog a b div\n"                                                                          \
+    "input a 1 3 1.09298182 0.810903311 0.165489435\n"                                        \
+    "input b 1 2 0.669844031 2.0708003\n"                                                     \
+    "# PyTorch: The size of tensor a (3) must match the size of tensor b (2)\n"               \
+    "error\n"                                                                                 \
+    "end\n"
+#define CASE_MUL                                                                              \
+    "case mul (3) & (3)\n"                                                                    \
+    "prog a b mul\n"                                                                          \
+    "input a 1 3 0.415729523 -0.201288223 -1.44179463\n"                                      \
+    "input b 1 3 2.50043869 -0.858696938 -1.62796426\n"                                       \
+    "output 1 3 1.0395062 0.172845587 2.34719014\n"                                           \
+    "seed -0.875477612 -0.441192895 -0.678599894\n"                                           \
+    "grad a -2.18907809 0.378850996 1.10473633\n"                                             \
+    "grad b -0.363961875 0.0888069347 0.978401661\n"                                          \
+    "end\n"
+#define COPY_HEAD "# a copy\nops_reference 1 4\n\n"
+static const char COPY[] = COPY_HEAD CASE_ADD "\n" CASE_NONFINITE "\n" CASE_ERROR "\n" CASE_MUL;
+
+/* A copy of s to read (the reader writes into its text). */
+static char *dup_text(const char *s)
+{
+    char *d = malloc(strlen(s) + 1);
+    assert_non_null(d);
+    return strcpy(d, s);
+}
+
+/* Reads a copy of text, expecting the outcome (TU_REF_*) and a first failure
+ * message containing msg (if not NULL). */
+static void expect_read(const char *text, int outcome, const char *msg)
+{
+    char *copy = dup_text(text);
+    bool used[AGI_OP_COUNT] = { false };
+    tu_ref_try_begin();
+    const int64_t n = run_reference(copy, "copy", used);
+    const int got = tu_ref_try_end();
+    static const char *const names[] = { "no failure", "a mismatch", "a malformed text" };
+    if (got != outcome)
+        print_error("reading gives %s, expected %s; first failure: %s\n", names[got],
+                    names[outcome], tu_ref_state()->msg);
+    assert_int_equal(got, outcome);
+    if (outcome == TU_REF_MALFORMED)
+        assert_int_equal(n, -1);
+    else
+        assert_int_equal(n, 4);
+    if (msg)
+        assert_contains(tu_ref_state()->msg, msg);
+    free(copy);
+}
+
+/* expect_read on COPY with old replaced by new */
+static void expect_variant(const char *old, const char *new_text, int outcome, const char *msg)
+{
+    char *v = tu_replace(COPY, old, new_text);
+    expect_read(v, outcome, msg);
+    free(v);
+}
+
+static void test_reader(void **state)
+{
+    (void)state;
+    /* the faithful copy passes, and every case ran */
+    bool used[AGI_OP_COUNT] = { false };
+    char *copy = dup_text(COPY);
+    tu_ref_try_begin();
+    assert_int_equal(run_reference(copy, "copy", used), 4);
+    assert_int_equal(tu_ref_try_end(), TU_REF_OK);
+    assert_true(used[AGI_OP_ADD] && used[AGI_OP_MUL]);
+    free(copy);
+
+    /* matches(): the tolerance, NaN and infinities */
+    assert_true(matches(1.0f, 1.0f) && matches(1.0001f, 1.0f) && matches(-4e-6f, 4e-6f));
+    assert_false(matches(1.0003f, 1.0f) || matches(2e-5f, 0.0f) || matches(-1000.2f, -1000.0f));
+    assert_true(matches(NAN, NAN) && matches(INFINITY, INFINITY) && matches(-INFINITY, -INFINITY));
+    assert_false(matches(1.0f, NAN) || matches(NAN, 1.0f) || matches(INFINITY, 1e30f));
+    assert_false(matches(-INFINITY, INFINITY) || matches(INFINITY, NAN) || matches(1e30f, INFINITY));
+
+    /* one value changed beyond the tolerance (1e-5 + 1e-4 |v|) fails, at the
+     * element changed: in an output, a gradient, the last element, a 0-dim
+     * input's gradient */
+    expect_variant("-1.74140906 0.267673254", "-1.74180906 0.267673254", TU_REF_MISMATCH,
+                   "case \"add () & (2,3)\": output element 2 is");
+    expect_variant("output 2 2 3 -0.531221867", "output 2 2 3 -0.531121867", TU_REF_MISMATCH,
+                   "output element 0 is");
+    expect_variant("0.375563383\n", "0.375663383\n", TU_REF_MISMATCH, "output element 5 is");
+    expect_variant("grad b -0.571226716 -0.370232791 0.0744524747 -1.21216679 -0.63700068 2.14635062",
+                   "grad b -0.571226716 -0.370232791 0.0744524747 -1.21216679 -0.63700068 2.14665062",
+                   TU_REF_MISMATCH, "grad of b element 5 is");
+    expect_variant("grad a -0.569823921", "grad a -0.569723921", TU_REF_MISMATCH,
+                   "grad of a element 0 is");
+    expect_variant("0.0888069347 0.978401661", "0.0888069347 0.978601661", TU_REF_MISMATCH,
+                   "case \"mul (3) & (3)\": grad of b element 2 is");
+    expect_variant("grad a -2.18907809", "grad a -2.18807809", TU_REF_MISMATCH,
+                   "case \"mul (3) & (3)\": grad of a element 0 is");
+    expect_variant("output 1 3 1.0395062", "output 1 3 1.0397062", TU_REF_MISMATCH,
+                   "case \"mul (3) & (3)\": output element 0 is");
+    /* ... but a change within the tolerance passes */
+    expect_variant("-1.74140906 0.267673254", "-1.74150906 0.267673254", TU_REF_OK, NULL);
+    expect_variant("0.0888069347 0.978401661", "0.0888069347 0.978451661", TU_REF_OK, NULL);
+    /* NaN, infinities */
+    expect_variant("output 1 6 inf nan nan", "output 1 6 inf nan 3", TU_REF_MISMATCH,
+                   "output element 2 is");
+    expect_variant("output 1 6 inf nan", "output 1 6 inf 0", TU_REF_MISMATCH,
+                   "output element 1 is");
+    expect_variant("output 1 6 inf", "output 1 6 -inf", TU_REF_MISMATCH,
+                   "output element 0 is inf");
+    expect_variant("nan -inf inf inf\n", "nan inf inf inf\n", TU_REF_MISMATCH,
+                   "output element 3 is -inf");
+    /* a shape, not the values, differs */
+    expect_variant("output 2 2 3", "output 2 3 2", TU_REF_MISMATCH,
+                   "output has shape (2,3), PyTorch gives (3,2)");
+    /* PyTorch raised and we do not */
+    expect_variant("output 1 3 1.0395062 0.172845587 2.34719014\n"
+                   "seed -0.875477612 -0.441192895 -0.678599894\n"
+                   "grad a -2.18907809 0.378850996 1.10473633\n"
+                   "grad b -0.363961875 0.0888069347 0.978401661\n", "error\n", TU_REF_MISMATCH,
+                   "case \"mul (3) & (3)\": PyTorch raised an error, we did not");
+
+    /* malformed copies: cut inside a case, a case missing, a wrong count,
+     * too few or too many values, a missing grad, a bad number */
+    char *cut = tu_replace(COPY, "grad b -0.363961875 0.0888069347 0.978401661\nend\n", "");
+    expect_read(cut, TU_REF_MALFORMED, "file ends inside a case");
+    free(cut);
+    expect_variant("\n" CASE_MUL, "", TU_REF_MALFORMED,
+                   "the number of cases is not the declared count");
+    expect_variant("ops_reference 1 4", "ops_reference 1 5", TU_REF_MALFORMED,
+                   "the number of cases is not the declared count");
+    expect_variant("ops_reference 1 4", "ops_reference 1 3", TU_REF_MALFORMED,
+                   "the number of cases is not the declared count");
+    expect_variant("0.0888069347 0.978401661", "0.0888069347", TU_REF_MALFORMED,
+                   "too few values");
+    expect_variant("-0.441192895 -0.678599894", "-0.441192895 -0.678599894 7", TU_REF_MALFORMED,
+                   "too many values");
+    expect_variant("grad a -2.18907809 0.378850996 1.10473633\n", "", TU_REF_MALFORMED,
+                   "an input has no grad line");
+    expect_variant("2.50043869 -0.858696938", "2.50043869 -0.85869x", TU_REF_MALFORMED,
+                   "bad number");
+    expect_variant("ops_reference 1 4", "ops_reference 2 4", TU_REF_MALFORMED,
+                   "unknown format version");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reader),
         cmocka_unit_test(test_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

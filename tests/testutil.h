@@ -253,4 +253,88 @@ static inline ag_optim *tu_make_optim(const char *line, int n, ag_tensor **ps)
     return (w ? ag_adamw_new : ag_adam_new)(n, ps, &o);
 }
 
+/* ---- failures of the reference readers, and testing the readers ----------------
+ * The readers of tests/data report a value that differs from PyTorch's with
+ * TU_REF_FAIL(TU_REF_MISMATCH, ...) and a malformed file with
+ * TU_REF_FAIL(TU_REF_MALFORMED, ...), printf-style messages naming the place.
+ * Normally both print the message and fail the test. Between
+ * tu_ref_try_begin() and tu_ref_try_end() (a reader's own test, run on a small
+ * copy of its data) nothing fails: the first message is kept and each kind is
+ * counted, and the reader goes on after a mismatch but must stop reading (and
+ * free what it holds) after a malformed line. */
+enum { TU_REF_OK, TU_REF_MISMATCH, TU_REF_MALFORMED };
+
+typedef struct tu_ref {
+    bool trying;
+    int count[3];           /* by kind */
+    char msg[512];          /* the first failure while trying */
+} tu_ref;
+
+static inline tu_ref *tu_ref_state(void)
+{
+    static tu_ref r;
+    return &r;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static inline void tu_ref_report(int kind, const char *fmt, ...)
+{
+    tu_ref *r = tu_ref_state();
+    char buf[sizeof r->msg];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (!r->trying) {
+        print_error("%s\n", buf);
+        return;
+    }
+    if (r->count[TU_REF_MISMATCH] + r->count[TU_REF_MALFORMED] == 0)
+        snprintf(r->msg, sizeof r->msg, "%s", buf);
+    r->count[kind]++;
+}
+
+#define TU_REF_FAIL(kind, ...)                                                    \
+    do {                                                                          \
+        tu_ref_report((kind), __VA_ARGS__);                                       \
+        if (!tu_ref_state()->trying)                                              \
+            fail();                                                               \
+    } while (0)
+
+static inline void tu_ref_try_begin(void)
+{
+    tu_ref *r = tu_ref_state();
+    memset(r, 0, sizeof *r);
+    r->trying = true;
+}
+
+/* TU_REF_MALFORMED if anything was malformed, else TU_REF_MISMATCH if a value
+ * differed, else TU_REF_OK; back to failing normally. */
+static inline int tu_ref_try_end(void)
+{
+    tu_ref *r = tu_ref_state();
+    r->trying = false;
+    return r->count[TU_REF_MALFORMED] ? TU_REF_MALFORMED
+           : r->count[TU_REF_MISMATCH] ? TU_REF_MISMATCH : TU_REF_OK;
+}
+
+/* A copy of s (free it) with its only occurrence of old replaced by new; the
+ * readers' tests make wrong copies of correct data with it. */
+static inline char *tu_replace(const char *s, const char *old, const char *new_text)
+{
+    const char *p = strstr(s, old);
+    if (!p || strstr(p + 1, old))
+        print_error("\"%s\" is not in the text exactly once\n", old);
+    assert_true(p && !strstr(p + 1, old));
+    const size_t n = strlen(s), lo = strlen(old), ln = strlen(new_text);
+    char *out = malloc(n - lo + ln + 1);
+    assert_non_null(out);
+    memcpy(out, s, (size_t)(p - s));
+    memcpy(out + (p - s), new_text, ln);
+    memcpy(out + (p - s) + ln, p + lo, n - (size_t)(p - s) - lo + 1);
+    return out;
+}
+
 #endif /* AG_TESTUTIL_H */
