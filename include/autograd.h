@@ -3,7 +3,8 @@
  * OVERVIEW
  *
  *   libautograd computes gradients the way PyTorch's autograd does. Tensors are
- *   float32, contiguous, row-major, with 0 to AG_MAX_DIMS dimensions. Operations
+ *   contiguous, row-major, with 0 to AG_MAX_DIMS dimensions, of dtype float32
+ *   (the default, and the only one that carries gradients), int64 or bool. Operations
  *   are recorded onto a *tape* (a Wengert list); ag_backward() walks the tape in
  *   reverse creation order and accumulates gradients into the leaf tensors that
  *   asked for them (requires_grad), exactly as `loss.backward()` does.
@@ -195,19 +196,83 @@ ag_tensor *ag_scalar(float v, bool requires_grad);
  * gradients (their leaf frees them) are ignored. */
 void ag_tensor_free(ag_tensor *x);
 
+/* ---- dtypes ------------------------------------------------------------------
+ * Every tensor has one: float32 (what every function above makes), int64
+ * (indices, class targets, counts) or bool (masks, comparisons). Only float32
+ * tensors can require grad. Ops take float32 unless their contract says
+ * otherwise; as in PyTorch, an int64 or bool input is promoted to float32 by
+ * the ops whose PyTorch result is float32 (a float scalar operand: x * 0.5;
+ * a float32 other operand: x + y; true division; exp, log, sin, cos, tan,
+ * sqrt, pow, tanh, sigmoid). Any other op given an int64 or bool input is an
+ * AG_ERR_ARG naming the op and the dtypes (convert with ag_to_dtype). */
+typedef enum ag_dtype {
+    AG_FLOAT32 = 0,
+    AG_INT64,
+    AG_BOOL
+} ag_dtype;
+
+/* "float32", "int64", "bool" ("unknown" for another value). */
+const char *ag_dtype_name(ag_dtype d);
+/* x.dtype (AG_FLOAT32 for NULL). */
+ag_dtype ag_dtype_of(const ag_tensor *x);
+
+/* Leaves of int64 and bool (they never require grad), caller-owned as every
+ * leaf: torch.tensor(data, dtype=...), copying numel values, or zeros/False
+ * if data is NULL. Any non-zero byte in a bool array is True. */
+ag_tensor *ag_tensor_i64(int ndim, const int64_t *shape, const int64_t *data);
+ag_tensor *ag_tensor_bool(int ndim, const int64_t *shape, const bool *data);
+/* torch.zeros / torch.ones(shape, dtype=dt); AG_ERR_ARG for an unknown dt. */
+ag_tensor *ag_zeros_dtype(int ndim, const int64_t *shape, ag_dtype dt);
+ag_tensor *ag_ones_dtype(int ndim, const int64_t *shape, ag_dtype dt);
+/* torch.full(shape, v) for int64 and bool, and their 0-dim torch.tensor(v). */
+ag_tensor *ag_full_i64(int ndim, const int64_t *shape, int64_t v);
+ag_tensor *ag_full_bool(int ndim, const int64_t *shape, bool v);
+ag_tensor *ag_scalar_i64(int64_t v);
+ag_tensor *ag_scalar_bool(bool v);
+/* torch.arange(start, end, step, dtype=dt) for float32 or int64: the
+ * ceil((end - start) / step) values start + i * step (computed in double);
+ * for int64 give integral start and step. AG_ERR_ARG (ag_last_error) for a
+ * zero or non-finite step, a step whose sign points away from end, or
+ * non-finite bounds, as PyTorch. A 1-dim leaf. */
+ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt);
+/* torch.linspace(start, end, steps): steps float32 values from start to end
+ * inclusive, computed as PyTorch's CPU kernel does (both ends exact). */
+ag_tensor *ag_linspace(double start, double end, int64_t steps);
+
+/* x.to(dt), x.float(), x.long(), x.bool(), recorded on t: float32 -> int64
+ * truncates toward zero (NaN, inf and out-of-range values give INT64_MIN, as
+ * PyTorch on x86), anything -> bool is x != 0 (NaN is True), bool -> 0 or 1.
+ * Converting to x's own dtype returns x itself, as PyTorch does. The result
+ * does not require grad (no gradient flows through a conversion from or to
+ * an integer dtype). */
+ag_tensor *ag_to_dtype(ag_tape *t, ag_tensor *x, ag_dtype dt);
+ag_tensor *ag_float(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_long(ag_tape *t, ag_tensor *x);
+ag_tensor *ag_bool(ag_tape *t, ag_tensor *x);
+
 /* ---- accessors (all accept NULL) ------------------------------------------ */
 
-/* The elements, row-major; writable. NULL for NULL. */
+/* The elements of a float32 tensor, row-major; writable. NULL for NULL, and
+ * NULL with ag_last_error set for an int64 or bool tensor (never a
+ * reinterpretation): use the accessor of its dtype. */
 float *ag_data(ag_tensor *x);
+/* The elements of an int64 / a bool tensor; NULL (and ag_last_error) for
+ * another dtype. */
+int64_t *ag_data_i64(ag_tensor *x);
+bool *ag_data_bool(ag_tensor *x);
 /* ag_ndim(x) sizes; NULL for NULL (and may be non-NULL for a 0-dim tensor). */
 const int64_t *ag_shape(const ag_tensor *x);
 /* Number of dimensions, -1 for NULL. */
 int ag_ndim(const ag_tensor *x);
 /* Number of elements (1 for a 0-dim tensor), -1 for NULL. */
 int64_t ag_numel(const ag_tensor *x);
-/* The single element of a one-element tensor; NaN if x is NULL or does not
+/* The single element of a one-element tensor as a float (of any dtype, as
+ * float(x.item()): an int64 beyond 2^24 rounds); NaN if x is NULL or does not
  * have exactly one element. */
 float ag_item(const ag_tensor *x);
+/* The single element as an int64 (x.item() of an int64 or bool tensor; a
+ * float32 one truncated toward zero); 0 if x is NULL or not one element. */
+int64_t ag_item_i64(const ag_tensor *x);
 
 /* x.grad: NULL until a backward pass reaches x. A leaf's grad is owned by the
  * leaf; a non-leaf has one only after ag_retain_grad(), owned by its tape. */
@@ -219,7 +284,8 @@ bool ag_is_leaf(const ag_tensor *x);
 /* Sets requires_grad on a tensor the caller made or an ag_detach() result.
  * AG_ERR_ARG for NULL or any other op's result, even one ag_is_leaf() calls a
  * leaf because it does not require grad (PyTorch allows that one; here,
- * ag_detach it first). */
+ * ag_detach it first), and for requiring grad on an int64 or bool tensor
+ * (only floating point tensors can require gradients). */
 ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad);
 /* Sets x.grad to zeros, keeping its memory (x.grad.zero_()). NULL-safe. */
 void ag_zero_grad(ag_tensor *x);

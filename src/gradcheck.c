@@ -161,9 +161,14 @@ ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
     int made = 0;
     for (; st == AG_OK && made < n; made++) {
         const ag_tensor *x = inputs[made];
-        in[made] = ag_tensor_new(x->ndim, x->shape, x->data, ag_requires_grad(x));
-        if (!in[made])
+        in[made] = agi_leaf_new("ag_gradcheck", x->ndim, x->shape, x->dtype);
+        if (!in[made]) {
             st = AG_ERR_NOMEM;
+            break;
+        }
+        memcpy(in[made]->data, x->data, (size_t)x->numel * agi_dtypes[x->dtype].size);
+        if (ag_requires_grad(x))
+            in[made]->flags |= AGI_REQ_GRAD;
     }
     if (st == AG_OK)
         st = check(t, f, ud, n, in, &o, rep);

@@ -70,8 +70,9 @@ struct ag_tensor {
     uint64_t mark;             /* backward scratch below is valid while mark == tape->epoch */
     float *gbuf;               /* d(root)/d(this), numel floats */
 
-    float *data;
+    float *data;               /* the elements; of another dtype: agi_i64, agi_b8 */
     int64_t numel;
+    int dtype;                 /* ag_dtype: float32 (0, what zeroing gives), int64, bool */
     int ndim;
     int64_t shape[AG_MAX_DIMS];
     ag_tape *tape;             /* owning tape; NULL for caller-owned leaves */
@@ -100,6 +101,28 @@ struct ag_tape {
     char msg[256];
 };
 
+/* ---- dtypes (dtype.c) ----
+ * One row per dtype: what printing, messages and allocation need. Kernels stay
+ * typed: an op checks dtypes once (agi_record, or its shape function) and runs
+ * a loop of one element type. bool is stored as C bool, one byte. */
+typedef struct agi_dtype_traits {
+    const char *name;          /* "int64" (ag_dtype_name) */
+    const char *torch;         /* "torch.int64" (printing) */
+    size_t size;               /* bytes per element */
+} agi_dtype_traits;
+extern const agi_dtype_traits agi_dtypes[3];
+static inline int64_t *agi_i64(const ag_tensor *x) { return (int64_t *)(void *)x->data; }
+static inline bool *agi_b8(const ag_tensor *x) { return (bool *)(void *)x->data; }
+/* The name of dtype d for a message ("float32"; "unknown" out of range). */
+const char *agi_dtype_str(int d);
+/* Whether op accepts int64 and bool inputs by converting them to float32
+ * first (PyTorch's promotion: int64 * 0.5 and int64 + float32 are float32,
+ * exp of an int64 is float32). Other float ops refuse them. */
+bool agi_promotes(int op);
+/* Whether op is a view (reshape, view, flatten, squeeze, unsqueeze): any
+ * dtype, the result's is its input's. */
+bool agi_keeps_dtype(int op);
+
 /* Records an error on t unless it already failed (first error wins) and
  * returns NULL. The one function every error passes through. */
 void *agi_fail(ag_tape *t, ag_status s, const char *fmt, ...);
@@ -121,6 +144,12 @@ bool agi_shape_fits(int ndim, const int64_t *shape);
 ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *shape);
 ag_tensor *agi_tape_alloc(ag_tape *t, const char *fn, int ndim, const int64_t *shape,
                           bool with_data);
+/* agi_tape_alloc of a tensor of dtype (its data dtype's size per element). */
+ag_tensor *agi_tape_alloc_dt(ag_tape *t, const char *fn, int ndim, const int64_t *shape,
+                             bool with_data, int dtype);
+/* A caller-owned leaf of dtype, uninitialised data (64-byte aligned); NULL with
+ * ag_last_error naming fn on a bad shape or allocation failure. */
+ag_tensor *agi_leaf_new(const char *fn, int ndim, const int64_t *shape, int dtype);
 
 /* Creates x.grad as zeros if x (a leaf) has none, from x's allocator, or on
  * x's tape for a tape-owned leaf. False if allocation fails (no error set). */
@@ -292,13 +321,19 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
 #define AGI_OPS_NN(X)                                                                             \
     X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE, no)
 
+/* dtype conversion (dtype.c): ip[0] is the target dtype */
+#define AGI_OPS_DTYPE(X)                                                                          \
+    X(TO_DTYPE,    "to_dtype",    "ToCopyBackward0", 1, agi_to_dtype_shape, to_dtype_fwd, to_dtype_bwd, AGI_DOM_NOGRAD, no)
+
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
-    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X)
+    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X) AGI_OPS_DTYPE(X)
 
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */
     AGI_DOM_POS,    /* values in [0.5, 2] */
-    AGI_DOM_NONE    /* not a generic elementwise op: has its own gradient cases */
+    AGI_DOM_NONE,   /* not a generic elementwise op: has its own gradient cases */
+    AGI_DOM_NOGRAD  /* its result never requires grad (an int64 or bool result): no
+                       gradient to check, only reference values */
 };
 
 enum agi_op {
@@ -323,6 +358,11 @@ typedef struct agi_call {
     int64_t shape[AG_MAX_DIMS];
     size_t save_size;          /* bytes of out->save, zeroed before forward */
     bool alias;                /* out shares in[0]'s data (a view): no data allocated */
+    /* dtypes: without any_dtype, agi_record lets only float32 inputs through
+     * (converting int64 and bool ones where agi_promotes) and the result is
+     * float32; with it, the shape function checks the dtypes and sets dtype */
+    bool any_dtype;
+    int dtype;                 /* the result's (set by the shape function if any_dtype) */
 } agi_call;
 
 typedef void (*agi_forward_fn)(ag_tensor *out);

@@ -114,17 +114,51 @@ ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
         return agi_fail(t, AG_ERR_ARG, "%s: %d inputs given", fn, c->nin);
     if (!c->in)
         return agi_fail(t, AG_ERR_ARG, "%s: the list of inputs is NULL", fn);
-    bool rg = false;
-    for (int k = 0; k < c->nin; k++) {
+    for (int k = 0; k < c->nin; k++)
         if (!agi_usable(t, fn, k, c->nin, c->in[k]))
             return NULL;
-        rg = rg || (c->in[k]->flags & AGI_REQ_GRAD);
+    /* dtypes: float32 in, float32 out, unless the op checks them itself */
+    ag_tensor *conv[AGI_INLINE_INPUTS];
+    if (!c->any_dtype && agi_keeps_dtype(op)) {
+        c->dtype = c->in[0]->dtype;   /* a view of any dtype is of that dtype */
+    } else if (!c->any_dtype) {
+        c->dtype = AG_FLOAT32;
+        int bad = -1;
+        for (int k = 0; k < c->nin && bad < 0; k++)
+            if (c->in[k]->dtype != AG_FLOAT32)
+                bad = k;
+        if (bad >= 0 && (!agi_promotes(op) || c->nin > AGI_INLINE_INPUTS)) {
+            if (c->nin == 2)
+                return agi_fail(t, AG_ERR_ARG, "%s: expected float32 inputs, got %s and %s "
+                                "(convert with ag_to_dtype)", fn,
+                                agi_dtype_str(c->in[0]->dtype), agi_dtype_str(c->in[1]->dtype));
+            return agi_fail(t, AG_ERR_ARG, "%s: expected float32 input%s, got %s for input %d "
+                            "(convert with ag_to_dtype)", fn, c->nin > 1 ? "s" : "",
+                            agi_dtype_str(c->in[bad]->dtype), bad);
+        }
+        if (bad >= 0) {        /* PyTorch's promotion: compute in float32 */
+            for (int k = 0; k < c->nin; k++) {
+                conv[k] = c->in[k];
+                if (conv[k]->dtype != AG_FLOAT32) {
+                    ag_tensor *in1[1] = { conv[k] };
+                    agi_call cc = { .api = fn, .nin = 1, .in = in1, .ip = { AG_FLOAT32 },
+                                    .any_dtype = true };
+                    conv[k] = agi_record(t, AGI_OP_TO_DTYPE, &cc);
+                    if (!conv[k])
+                        return NULL;
+                }
+            }
+            c->in = conv;
+        }
     }
+    bool rg = false;
+    for (int k = 0; k < c->nin; k++)
+        rg = rg || (c->in[k]->flags & AGI_REQ_GRAD);
     c->save_size = 0;
     c->alias = false;
     if (!def->shape(t, fn, c))
         return NULL;
-    ag_tensor *out = agi_tape_alloc(t, fn, c->ndim, c->shape, !c->alias);
+    ag_tensor *out = agi_tape_alloc_dt(t, fn, c->ndim, c->shape, !c->alias, c->dtype);
     if (!out)
         return NULL;
     if (c->nin > AGI_INLINE_INPUTS) {
@@ -152,7 +186,7 @@ ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
     memcpy(out->ip, c->ip, sizeof out->ip);
     if (c->alias)
         out->data = c->in[0]->data;
-    if (rg && t->grad_enabled)
+    if (rg && t->grad_enabled && out->dtype == AG_FLOAT32)   /* only floats carry grads */
         out->flags |= AGI_REQ_GRAD;
     /* an empty result has nothing to compute, whatever its inputs' other
      * sizes (a (2^40, 1, 0) softmax must not walk 2^40 rows) */
@@ -178,6 +212,7 @@ ag_tensor *ag_detach(ag_tape *t, ag_tensor *x)
     memcpy(d->shape, x->shape, sizeof d->shape);
     d->numel = x->numel;
     d->data = x->data;         /* shared, as in PyTorch */
+    d->dtype = x->dtype;
     d->flags = AGI_LEAF;
     return d;
 }

@@ -66,16 +66,22 @@ static size_t leaf_offset(void)
     return (sizeof(ag_tensor) + 63) & ~(size_t)63;
 }
 
-/* A heap tensor from allocator a; NULL if allocation fails. shape is valid. */
-static ag_tensor *heap_tensor(agi_alloc a, int ndim, const int64_t *shape, int64_t numel)
+/* A heap tensor of dtype from allocator a; NULL if allocation fails. shape is
+ * valid. The data starts at the first 64-byte boundary after the struct (the
+ * allocator's block is only as aligned as malloc's, 16 bytes): the 64 spare
+ * bytes leave room for it. */
+static ag_tensor *heap_tensor(agi_alloc a, int ndim, const int64_t *shape, int64_t numel,
+                              int dtype)
 {
-    size_t bytes = leaf_offset() + 64 + (size_t)numel * sizeof(float);
+    size_t bytes = leaf_offset() + 64 + (size_t)numel * agi_dtypes[dtype].size;
     unsigned char *raw = agi_malloc(a, bytes);
     if (!raw)
         return NULL;
     ag_tensor *x = (ag_tensor *)raw;
     memset(x, 0, sizeof *x);
-    x->data = (float *)(raw + leaf_offset());
+    uintptr_t d = (uintptr_t)(raw + leaf_offset());
+    x->data = (float *)(void *)(raw + leaf_offset() + (size_t)((64 - d % 64) % 64));
+    x->dtype = dtype;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         x->shape[i] = shape[i];
@@ -87,7 +93,7 @@ static ag_tensor *heap_tensor(agi_alloc a, int ndim, const int64_t *shape, int64
     return x;
 }
 
-static ag_tensor *leaf_alloc(const char *fn, int ndim, const int64_t *shape)
+ag_tensor *agi_leaf_new(const char *fn, int ndim, const int64_t *shape, int dtype)
 {
     char sb[160];
     if (ndim < 0 || ndim > AG_MAX_DIMS)
@@ -98,7 +104,7 @@ static ag_tensor *leaf_alloc(const char *fn, int ndim, const int64_t *shape)
     if (!agi_numel(ndim, shape, &numel))
         return agi_fail_last("%s: shape %s has a negative size or is too large", fn,
                              agi_shape_str(sb, sizeof sb, ndim, shape));
-    ag_tensor *x = heap_tensor(agi_current_alloc(), ndim, shape, numel);
+    ag_tensor *x = heap_tensor(agi_current_alloc(), ndim, shape, numel, dtype);
     if (!x)
         return agi_fail_last("%s: out of memory for shape %s", fn,
                              agi_shape_str(sb, sizeof sb, ndim, shape));
@@ -107,12 +113,12 @@ static ag_tensor *leaf_alloc(const char *fn, int ndim, const int64_t *shape)
 
 static size_t leaf_bytes(const ag_tensor *x)
 {
-    return leaf_offset() + 64 + (size_t)x->numel * sizeof(float);
+    return leaf_offset() + 64 + (size_t)x->numel * agi_dtypes[x->dtype].size;
 }
 
 static ag_tensor *leaf_filled(const char *fn, int ndim, const int64_t *shape, float v, bool rg)
 {
-    ag_tensor *x = leaf_alloc(fn, ndim, shape);
+    ag_tensor *x = agi_leaf_new(fn, ndim, shape, AG_FLOAT32);
     if (!x)
         return NULL;
     for (int64_t i = 0; i < x->numel; i++)
@@ -124,7 +130,7 @@ static ag_tensor *leaf_filled(const char *fn, int ndim, const int64_t *shape, fl
 
 ag_tensor *ag_tensor_new(int ndim, const int64_t *shape, const float *data, bool requires_grad)
 {
-    ag_tensor *x = leaf_alloc("ag_tensor_new", ndim, shape);
+    ag_tensor *x = agi_leaf_new("ag_tensor_new", ndim, shape, AG_FLOAT32);
     if (!x)
         return NULL;
     if (data)
@@ -179,7 +185,7 @@ bool agi_leaf_grad(ag_tensor *x)
         if (g)
             g->flags = AGI_LEAF;
     } else {
-        g = heap_tensor(x->alloc, x->ndim, x->shape, x->numel);
+        g = heap_tensor(x->alloc, x->ndim, x->shape, x->numel, AG_FLOAT32);
     }
     if (!g)
         return false;
@@ -200,20 +206,27 @@ void agi_leaf_grad_drop(ag_tensor *x)
 ag_tensor *agi_tape_alloc(ag_tape *t, const char *fn, int ndim, const int64_t *shape,
                           bool with_data)
 {
+    return agi_tape_alloc_dt(t, fn, ndim, shape, with_data, AG_FLOAT32);
+}
+
+ag_tensor *agi_tape_alloc_dt(ag_tape *t, const char *fn, int ndim, const int64_t *shape,
+                             bool with_data, int dtype)
+{
     char sb[160];
     int64_t numel;
     if (!agi_numel(ndim, shape, &numel) || (numel == 0 && !agi_shape_fits(ndim, shape)))
         return agi_fail(t, AG_ERR_NOMEM, "%s: shape %s is too large", fn,
                         agi_shape_str(sb, sizeof sb, ndim, shape));
     size_t head = leaf_offset();
-    size_t body = with_data ? (size_t)numel * sizeof(float) : 0;
+    size_t body = with_data ? (size_t)numel * agi_dtypes[dtype].size : 0;
     unsigned char *raw = agi_arena_alloc(&t->arena, head + body);
     if (!raw)
         return agi_fail(t, AG_ERR_NOMEM, "%s: out of memory for shape %s", fn,
                         agi_shape_str(sb, sizeof sb, ndim, shape));
     ag_tensor *x = (ag_tensor *)raw;
     memset(x, 0, sizeof *x);
-    x->data = with_data ? (float *)(raw + head) : NULL;
+    x->data = with_data ? (float *)(void *)(raw + head) : NULL;
+    x->dtype = dtype;
     x->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         x->shape[i] = shape[i];
@@ -231,7 +244,13 @@ ag_tensor *agi_tape_tensor(ag_tape *t, const char *fn, int ndim, const int64_t *
 
 /* ---- accessors ---- */
 
-float *ag_data(ag_tensor *x) { return x ? x->data : NULL; }
+float *ag_data(ag_tensor *x)
+{
+    if (x && x->dtype != AG_FLOAT32)
+        return agi_fail_last("ag_data: the tensor is %s, not float32 (use ag_data_%s)",
+                             agi_dtype_str(x->dtype), x->dtype == AG_INT64 ? "i64" : "bool");
+    return x ? x->data : NULL;
+}
 const int64_t *ag_shape(const ag_tensor *x) { return x ? x->shape : NULL; }
 int ag_ndim(const ag_tensor *x) { return x ? x->ndim : -1; }
 int64_t ag_numel(const ag_tensor *x) { return x ? x->numel : -1; }
@@ -248,6 +267,10 @@ float ag_item(const ag_tensor *x)
 {
     if (!x || x->numel != 1)
         return NAN;
+    if (x->dtype == AG_INT64)
+        return (float)agi_i64(x)[0];
+    if (x->dtype == AG_BOOL)
+        return agi_b8(x)[0] ? 1.0f : 0.0f;
     return x->data[0];
 }
 
@@ -260,6 +283,11 @@ ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad)
     if (!(x->flags & AGI_LEAF)) {
         agi_fail_last("ag_set_requires_grad: only leaves can change requires_grad "
                       "(use ag_detach for a non-leaf)");
+        return AG_ERR_ARG;
+    }
+    if (requires_grad && x->dtype != AG_FLOAT32) {
+        agi_fail_last("ag_set_requires_grad: only tensors of floating point dtype can require "
+                      "gradients (this one is %s)", agi_dtype_str(x->dtype));
         return AG_ERR_ARG;
     }
     if (requires_grad)
