@@ -231,12 +231,14 @@ ag_tensor *ag_scalar_i64(int64_t v);
 ag_tensor *ag_scalar_bool(bool v);
 /* torch.arange(start, end, step, dtype=dt) for float32 or int64: the
  * ceil((end - start) / step) values start + i * step (computed in double);
- * for int64 give integral start and step. AG_ERR_ARG (ag_last_error) for a
+ * for int64, start, end and step are first truncated to integers (as PyTorch
+ * does; |values| < 9e15). AG_ERR_ARG (ag_last_error) for a
  * zero or non-finite step, a step whose sign points away from end, or
  * non-finite bounds, as PyTorch. A 1-dim leaf. */
 ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt);
 /* torch.linspace(start, end, steps): steps float32 values from start to end
- * inclusive, computed as PyTorch's CPU kernel does (both ends exact). */
+ * inclusive: both ends exact, inner values within 2 ulp of PyTorch's
+ * (whose vectorised kernel rounds a few of them differently). */
 ag_tensor *ag_linspace(double start, double end, int64_t steps);
 
 /* x.to(dt), x.float(), x.long(), x.bool(), recorded on t: float32 -> int64

@@ -115,10 +115,10 @@ static inline int64_t *agi_i64(const ag_tensor *x) { return (int64_t *)(void *)x
 static inline bool *agi_b8(const ag_tensor *x) { return (bool *)(void *)x->data; }
 /* The name of dtype d for a message ("float32"; "unknown" out of range). */
 const char *agi_dtype_str(int d);
-/* Whether op accepts int64 and bool inputs by converting them to float32
- * first (PyTorch's promotion: int64 * 0.5 and int64 + float32 are float32,
- * exp of an int64 is float32). Other float ops refuse them. */
-bool agi_promotes(int op);
+/* Whether op, given these inputs (some int64 or bool), converts them to
+ * float32 first, as PyTorch promotes them (int64 * 0.5 and int64 + float32
+ * are float32, exp of an int64 is float32); else it refuses them. */
+bool agi_promotes(int op, int nin, ag_tensor *const *in);
 /* Whether op is a view (reshape, view, flatten, squeeze, unsqueeze): any
  * dtype, the result's is its input's. */
 bool agi_keeps_dtype(int op);
