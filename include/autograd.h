@@ -227,6 +227,10 @@ ag_tensor *ag_mul_scalar(ag_tape *t, ag_tensor *a, float s);   /* a * s */
 /* a / b, true division (torch.div): x / 0 is +-inf, 0 / 0 NaN; no error. */
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_div_scalar(ag_tape *t, ag_tensor *a, float s);   /* a / s */
+/* s / a (Python's s / x, computed as PyTorch does, a.reciprocal() * s, so a
+ * zero in a gives +-inf; grad_fn MulBackward0). The tensor comes first, as in
+ * ag_rsub_scalar. */
+ag_tensor *ag_rdiv_scalar(ag_tape *t, ag_tensor *a, float s);
 ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, float p);          /* a ** p */
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_sin(ag_tape *t, ag_tensor *a);
@@ -242,6 +246,26 @@ ag_tensor *ag_cos(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_tan(ag_tape *t, ag_tensor *a);
 /* |a|; its gradient is g * sign(a), 0 at 0 (and at NaN), as torch.abs. */
 ag_tensor *ag_abs(ag_tape *t, ag_tensor *a);
+/* torch.reciprocal: 1 / a (+-inf at +-0); gradient -g / a^2, as -g * out^2. */
+ag_tensor *ag_reciprocal(ag_tape *t, ag_tensor *a);
+/* torch.rsqrt: 1 / sqrt(a): inf at 0, NaN below 0 (gradient -inf at 0). */
+ag_tensor *ag_rsqrt(ag_tape *t, ag_tensor *a);
+/* torch.square: a * a, recorded as ag_pow(a, 2) (PowBackward0), as PyTorch. */
+ag_tensor *ag_square(ag_tape *t, ag_tensor *a);
+/* torch.log1p: log(1 + a), accurate near 0; -inf at -1, NaN below, and inf
+ * above 1e38 as PyTorch's CPU kernel (Sleef) gives. */
+ag_tensor *ag_log1p(ag_tape *t, ag_tensor *a);
+/* torch.expm1: exp(a) - 1, accurate near 0. */
+ag_tensor *ag_expm1(ag_tape *t, ag_tensor *a);
+/* torch.erf: the error function; gradient 2/sqrt(pi) exp(-a^2). */
+ag_tensor *ag_erf(ag_tape *t, ag_tensor *a);
+/* torch.sign (1, -1, and 0 for +-0 and for NaN, as PyTorch 1.13's CPU
+ * kernel), torch.floor, torch.ceil, torch.round (half to even: 0.5 -> 0,
+ * 1.5 -> 2, -0.5 -> -0). Their gradient is exactly 0 everywhere. */
+ag_tensor *ag_sign(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_floor(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_ceil(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_round(ag_tape *t, ag_tensor *a);
 
 /* x.detach(): a tape-owned leaf that shares x's elements and does not require
  * grad. Valid until the tape resets and while x lives. */

@@ -189,9 +189,11 @@ void agi_simd_force(int level);
     X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL, ew) \
     X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL, ew) \
     X(DIV,         "div",         "DivBackward0",  2, agi_shape_bcast, div_fwd,     div_bwd,     AGI_DOM_POS, ew)  \
-    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE, ew)
+    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE, ew) \
+    X(RDIV_SCALAR, "rdiv_scalar", "MulBackward0",  1, agi_shape_same,  rdivs_fwd,   rdivs_bwd,   AGI_DOM_POS, ew)
 
-/* elementwise math (ops_math.c) */
+/* elementwise math (ops_math.c); ag_square records a POW row (PyTorch's
+ * square is pow(x, 2)) */
 #define AGI_OPS_MATH(X)                                                                           \
     X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS, ew)  \
     X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL, ew) \
@@ -201,7 +203,16 @@ void agi_simd_force(int level);
     X(LOG,         "log",         "LogBackward0",  1, agi_shape_same,  log_fwd,     log_bwd,     AGI_DOM_POS, ew)  \
     X(COS,         "cos",         "CosBackward0",  1, agi_shape_same,  cos_fwd,     cos_bwd,     AGI_DOM_REAL, ew) \
     X(TAN,         "tan",         "TanBackward0",  1, agi_shape_same,  tan_fwd,     tan_bwd,     AGI_DOM_NONE, ew) \
-    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL, ew)
+    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL, ew) \
+    X(RECIPROCAL,  "reciprocal",  "ReciprocalBackward0", 1, agi_shape_same, recip_fwd, recip_bwd, AGI_DOM_POS, ew)  \
+    X(RSQRT,       "rsqrt",       "RsqrtBackward0", 1, agi_shape_same, rsqrt_fwd,   rsqrt_bwd,   AGI_DOM_POS, ew)  \
+    X(LOG1P,       "log1p",       "Log1PBackward0", 1, agi_shape_same, log1p_fwd,   log1p_bwd,   AGI_DOM_POS, ew)  \
+    X(EXPM1,       "expm1",       "Expm1Backward0", 1, agi_shape_same, expm1_fwd,   expm1_bwd,   AGI_DOM_REAL, ew) \
+    X(ERF,         "erf",         "ErfBackward0",   1, agi_shape_same, erf_fwd,     erf_bwd,     AGI_DOM_REAL, ew) \
+    X(SIGN,        "sign",        "SignBackward0",  1, agi_shape_same, sign_fwd,    zero_bwd,    AGI_DOM_REAL, ew) \
+    X(FLOOR,       "floor",       "FloorBackward0", 1, agi_shape_same, floor_fwd,   zero_bwd,    AGI_DOM_REAL, ew) \
+    X(CEIL,        "ceil",        "CeilBackward0",  1, agi_shape_same, ceil_fwd,    zero_bwd,    AGI_DOM_REAL, ew) \
+    X(ROUND,       "round",       "RoundBackward0", 1, agi_shape_same, round_fwd,   zero_bwd,    AGI_DOM_REAL, ew)
 
 /* activations and elementwise comparisons (ops_act.c); gelu's param[0] is 1
  * for the tanh approximation, clamp's param[0..1] are its bounds */

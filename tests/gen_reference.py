@@ -68,7 +68,9 @@ import refgen_shape  # noqa: E402
 import refgen_reduce  # noqa: E402
 import refgen_linalg  # noqa: E402
 import refgen_loss  # noqa: E402
-FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss]
+import refgen_ew  # noqa: E402
+# new families go at the end: each case draws random numbers in order
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_ew]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 

@@ -1,0 +1,172 @@
+"""refgen_ew.py - gen_reference.py's tokens and cases for the elementwise ops,
+scans and tape constants of issue #12 point 4 (ops_math.c, ops_arith.c,
+ops_act.c, ops_scan.c, ops_const.c). Its cases come after every other
+family's (FAMILIES' last entry), so the random draws of the older cases, and
+their values, are unchanged.
+
+Tokens (name:args, see gen_reference.py):
+  reciprocal, rsqrt, square, log1p, expm1, erf, sign, floor, ceil, round,
+  silu, mish
+                    pop a; push torch.<name>(a) (F.silu, F.mish)
+  rdiv_scalar:s     pop a; push s / a (Python's scalar / tensor)
+  softplus:b:th     pop a; push F.softplus(a, beta=b, threshold=th)
+  elu:al            pop a; push F.elu(a, alpha=al)
+  hardtanh:lo:hi    pop a; push F.hardtanh(a, lo, hi)
+  cumsum:d, cumprod:d
+                    pop a; push torch.cumsum(a, d), torch.cumprod(a, d)
+  triu:k, tril:k    pop a; push torch.triu(a, k), torch.tril(a, k)
+  full:v:dims       push torch.full(dims, v) (dims "2,3"; "" for 0-dim), a
+                    constant that does not require grad
+  arange:s:e:st     push torch.arange(s, e, st, dtype=torch.float32)
+  linspace:s:e:n    push torch.linspace(s, e, n, dtype=torch.float32)
+s, b, th, al, lo, hi, v and the arange bounds are float32 values printed with
+%.9g (inf, -inf, nan allowed); d, k, n and dims are integers.
+"""
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _f32(v):
+    return float(np.float32(float(v)))
+
+
+def _unary(fn):
+    def op(stack, args):
+        assert args == ""
+        stack.append(fn(stack.pop()))
+    return op
+
+
+def _rdiv(stack, args):
+    stack.append(_f32(args) / stack.pop())
+
+
+def _softplus(stack, args):
+    b, th = args.split(":")
+    stack.append(F.softplus(stack.pop(), beta=_f32(b), threshold=_f32(th)))
+
+
+def _elu(stack, args):
+    stack.append(F.elu(stack.pop(), alpha=_f32(args)))
+
+
+def _hardtanh(stack, args):
+    lo, hi = args.split(":")
+    stack.append(F.hardtanh(stack.pop(), _f32(lo), _f32(hi)))
+
+
+def _dim_op(fn):
+    def op(stack, args):
+        stack.append(fn(stack.pop(), int(args)))
+    return op
+
+
+def _dims(s):
+    return [int(d) for d in s.split(",")] if s else []
+
+
+def _full(stack, args):
+    v, dims = args.split(":")
+    stack.append(torch.full(_dims(dims), _f32(v), dtype=torch.float32))
+
+
+def _arange(stack, args):
+    s, e, st = args.split(":")
+    stack.append(torch.arange(_f32(s), _f32(e), _f32(st), dtype=torch.float32))
+
+
+def _linspace(stack, args):
+    s, e, n = args.split(":")
+    stack.append(torch.linspace(_f32(s), _f32(e), int(n), dtype=torch.float32))
+
+
+OPS = {
+    "reciprocal": _unary(torch.reciprocal),
+    "rsqrt": _unary(torch.rsqrt),
+    "square": _unary(torch.square),
+    "log1p": _unary(torch.log1p),
+    "expm1": _unary(torch.expm1),
+    "erf": _unary(torch.erf),
+    "sign": _unary(torch.sign),
+    "floor": _unary(torch.floor),
+    "ceil": _unary(torch.ceil),
+    "round": _unary(torch.round),
+    "rdiv_scalar": _rdiv,
+}
+
+# the next groups' tokens, added as their ops land
+LATER = {
+    "silu": _unary(F.silu),
+    "mish": _unary(F.mish),
+    "softplus": _softplus,
+    "elu": _elu,
+    "hardtanh": _hardtanh,
+    "cumsum": _dim_op(torch.cumsum),
+    "cumprod": _dim_op(torch.cumprod),
+    "triu": _dim_op(torch.triu),
+    "tril": _dim_op(torch.tril),
+    "full": _full,
+    "arange": _arange,
+    "linspace": _linspace,
+}
+
+NAN, INF = math.nan, math.inf
+SHAPES = [(), (1,), (5,), (2, 3), (2, 1, 3)]
+EMPTY = [(0,), (2, 0)]
+EDGES = [0.0, -0.0, 1.0, -1.0, 1e-6, -1e-6, 30.0, -30.0, 100.0, -100.0, INF, -INF, NAN]
+
+
+def _s(shape):
+    return "(" + ",".join(str(d) for d in shape) + ")"
+
+
+def gen(w, uniform):
+    """Adds this family's cases to the writer w (append new groups at the end)."""
+    gen_math(w, uniform)
+
+
+def gen_math(w, uniform):
+    ranges = {"reciprocal": (0.2, 3), "rsqrt": (0.05, 4), "square": (-3, 3),
+              "log1p": (-0.9, 4), "expm1": (-3, 3), "erf": (-3, 3), "sign": (-3, 3),
+              "floor": (-4, 4), "ceil": (-4, 4), "round": (-4, 4)}
+    for op, (lo, hi) in ranges.items():
+        for s in SHAPES:
+            w.case("%s %s" % (op, _s(s)), "x " + op, [("x", uniform(s, lo, hi))])
+        for s in EMPTY:
+            w.case("%s empty %s" % (op, _s(s)), "x " + op, [("x", np.zeros(s, np.float32))])
+        w.case("%s edges" % op, "x " + op, [("x", EDGES)])
+        w.case("%s 0-dim NaN" % op, "x " + op, [("x", np.float32(NAN))])
+    w.case("reciprocal negatives and zeros", "x reciprocal",
+           [("x", [-2.0, -0.5, 0.0, -0.0, 1e-30, -1e-30, 1e30, 3e38])])
+    w.case("rsqrt at 0 and below", "x rsqrt", [("x", [0.0, -0.0, -1.0, 1e-30, 1e30, 4.0])])
+    w.case("log1p at -1 and below", "x log1p",
+           [("x", [-1.0, -2.0, -0.999999, 1e-8, -1e-8, 1e-30, 3e38])])
+    w.case("expm1 near 0 and overflow", "x expm1",
+           [("x", [1e-8, -1e-8, 1e-30, 88.0, 89.0, -88.0, -104.0])])
+    w.case("erf tails", "x erf", [("x", [-4.0, 4.0, -10.0, 10.0, 0.5, -0.5, 1e-20])])
+    # round half to even; floor/ceil of halves, of -0 and large values
+    halves = [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -3.5, 0.49999997, 1e7 + 1, 8388609.0,
+              -0.0, 0.0, 2.0, -2.0]
+    for op in ["round", "floor", "ceil", "sign"]:
+        w.case("%s ties and halves" % op, "x " + op, [("x", halves)])
+    w.case("sign 0-dim zero", "x sign", [("x", np.float32(0.0))])
+    # s / x
+    for s_ in [2.0, -0.5, 0.0, 7.0]:
+        for s in [(), (5,), (2, 3)]:
+            w.case("rdiv_scalar %g %s" % (s_, _s(s)), "x rdiv_scalar:%.9g" % _f32(s_),
+                   [("x", uniform(s, 0.3, 3))])
+    w.case("rdiv_scalar negatives", "x rdiv_scalar:3", [("x", uniform((2, 3), -3, -0.3))])
+    w.case("rdiv_scalar edges", "x rdiv_scalar:2", [("x", EDGES)])
+    w.case("rdiv_scalar of inf and nan", "x rdiv_scalar:inf", [("x", [1.0, -1.0, 0.0, INF])])
+    w.case("rdiv_scalar nan", "x rdiv_scalar:nan", [("x", [1.0, 0.0])])
+    w.case("rdiv_scalar empty", "x rdiv_scalar:2", [("x", np.zeros((2, 0), np.float32))])
+    # in expressions
+    w.case("square(x) + rsqrt(y) * x", "x square y rsqrt x mul add",
+           [("x", uniform((2, 3), -2, 2)), ("y", uniform((3,), 0.5, 2))])
+    w.case("log1p(expm1(x)) * erf(x)", "x expm1 log1p x erf mul", [("x", uniform((5,), -2, 2))])
+    w.case("floor(x) * x + round(x) * sign(x)", "x floor x mul x round x sign mul add",
+           [("x", uniform((2, 3), -3, 3))])
+    w.case("1 / x + reciprocal(x)", "x rdiv_scalar:1 x reciprocal add", [("x", uniform((4,), 0.5, 2))])
