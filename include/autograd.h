@@ -291,6 +291,25 @@ ag_tensor *ag_clamp(ag_tape *t, ag_tensor *a, float min, float max);
  * both operands the gradient); ties give each operand half the gradient. */
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
+/* F.softplus(a, beta, threshold) (PyTorch's defaults: 1, 20): a where
+ * beta * a > threshold, else log1p(exp(beta * a)) / beta; the gradient
+ * switches at the same point (g there, else g * sigmoid(beta * a)).
+ * Where PyTorch's short-tensor (scalar) and long-tensor (vector) loops
+ * differ, these activations give the long-tensor result: softplus is inf
+ * where exp(beta * a) > 1e38 (a threshold above 87.5), elu's gradient at NaN
+ * is NaN, hardtanh's 0. */
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a, float beta, float threshold);
+/* F.silu(a): a * sigmoid(a), computed as a / (1 + exp(-a)). */
+ag_tensor *ag_silu(ag_tape *t, ag_tensor *a);
+/* F.elu(a, alpha) (PyTorch's default alpha is 1): a for a > 0, else
+ * alpha * (exp(a) - 1); at a == 0 the gradient is alpha, at NaN NaN. */
+ag_tensor *ag_elu(ag_tape *t, ag_tensor *a, float alpha);
+/* F.hardtanh(a, min_val, max_val) (defaults -1, 1): torch.clamp's values,
+ * but the gradient passes only strictly inside (min_val, max_val): 0 at the
+ * bounds (unlike ag_clamp) and at NaN. min_val > max_val gives max_val. */
+ag_tensor *ag_hardtanh(ag_tape *t, ag_tensor *a, float min_val, float max_val);
+/* F.mish(a): a * tanh(softplus(a)) (softplus with beta 1, no threshold). */
+ag_tensor *ag_mish(ag_tape *t, ag_tensor *a);
 
 /* ---- shapes and indexing ------------------------------------------------- *
  * Dims are ints; a negative dim counts from the end as in PyTorch (a 0-dim

@@ -215,7 +215,8 @@ void agi_simd_force(int level);
     X(ROUND,       "round",       "RoundBackward0", 1, agi_shape_same, round_fwd,   zero_bwd,    AGI_DOM_REAL, ew)
 
 /* activations and elementwise comparisons (ops_act.c); gelu's param[0] is 1
- * for the tanh approximation, clamp's param[0..1] are its bounds */
+ * for the tanh approximation, clamp's and hardtanh's param[0..1] are their
+ * bounds, softplus's are beta and threshold, elu's param[0] is alpha */
 #define AGI_OPS_ACT(X)                                                                            \
     X(TANH,        "tanh",        "TanhBackward0",      1, agi_shape_same,  tanh_fwd,    tanh_bwd,    AGI_DOM_REAL, ew) \
     X(SIGMOID,     "sigmoid",     "SigmoidBackward0",   1, agi_shape_same,  sigmoid_fwd, sigmoid_bwd, AGI_DOM_REAL, ew) \
@@ -224,7 +225,12 @@ void agi_simd_force(int level);
     X(GELU,        "gelu",        "GeluBackward0",      1, agi_shape_same,  gelu_fwd,    gelu_bwd,    AGI_DOM_REAL, ew) \
     X(CLAMP,       "clamp",       "ClampBackward1",     1, agi_shape_same,  clamp_fwd,   clamp_bwd,   AGI_DOM_NONE, ew) \
     X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, maximum_fwd, maximum_bwd,    AGI_DOM_NONE, ew) \
-    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE, ew)
+    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE, ew) \
+    X(SOFTPLUS,    "softplus",    "SoftplusBackward0",  1, agi_shape_same,  softplus_fwd, softplus_bwd, AGI_DOM_NONE, ew) \
+    X(SILU,        "silu",        "SiluBackward0",      1, agi_shape_same,  silu_fwd,    silu_bwd,    AGI_DOM_REAL, ew) \
+    X(ELU,         "elu",         "EluBackward0",       1, agi_shape_same,  elu_fwd,     elu_bwd,     AGI_DOM_REAL, ew) \
+    X(HARDTANH,    "hardtanh",    "HardtanhBackward0",  1, agi_shape_same,  hardtanh_fwd, hardtanh_bwd, AGI_DOM_NONE, ew) \
+    X(MISH,        "mish",        "MishBackward0",      1, agi_shape_same,  mish_fwd,    mish_bwd,    AGI_DOM_REAL, ew)
 
 /* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
 #define AGI_OPS_SHAPE(X)                                                                                                  \

@@ -295,7 +295,7 @@ static void log1p_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
     const float *x = e->x;
     float *y = e->y;
     for (int64_t i = lo; i < hi; i++)
-        y[i] = x[i] > 1e38f ? INFINITY : log1pf(x[i]);
+        y[i] = agi_log1pf(x[i]);
 }
 void agi_log1p_fwd(ag_tensor *out) { agi_ew_fwd(out, log1p_fwd_r); }
 /* da = g / (a + 1)  (log1p_backward; finite below -1, as in PyTorch) */

@@ -95,15 +95,15 @@ OPS = {
     "ceil": _unary(torch.ceil),
     "round": _unary(torch.round),
     "rdiv_scalar": _rdiv,
+    "hardtanh": _hardtanh,
+    "elu": _elu,
+    "softplus": _softplus,
+    "mish": _unary(F.mish),
+    "silu": _unary(F.silu),
 }
 
 # the next groups' tokens, added as their ops land
 LATER = {
-    "silu": _unary(F.silu),
-    "mish": _unary(F.mish),
-    "softplus": _softplus,
-    "elu": _elu,
-    "hardtanh": _hardtanh,
     "cumsum": _dim_op(torch.cumsum),
     "cumprod": _dim_op(torch.cumprod),
     "triu": _dim_op(torch.triu),
@@ -119,6 +119,14 @@ EMPTY = [(0,), (2, 0)]
 EDGES = [0.0, -0.0, 1.0, -1.0, 1e-6, -1e-6, 30.0, -30.0, 100.0, -100.0, INF, -INF, NAN]
 
 
+def _vec(values):
+    """values repeated to 64 elements: PyTorch's kernels take their vector loop
+    for every element (its scalar loop, for the tail and for tensors under 16
+    or 32 elements, differs at NaN for elu and hardtanh, and for softplus
+    above exp's 1e38)."""
+    return (list(values) * (64 // len(values) + 1))[:64]
+
+
 def _s(shape):
     return "(" + ",".join(str(d) for d in shape) + ")"
 
@@ -126,6 +134,7 @@ def _s(shape):
 def gen(w, uniform):
     """Adds this family's cases to the writer w (append new groups at the end)."""
     gen_math(w, uniform)
+    gen_act(w, uniform)
 
 
 def gen_math(w, uniform):
@@ -170,3 +179,45 @@ def gen_math(w, uniform):
     w.case("floor(x) * x + round(x) * sign(x)", "x floor x mul x round x sign mul add",
            [("x", uniform((2, 3), -3, 3))])
     w.case("1 / x + reciprocal(x)", "x rdiv_scalar:1 x reciprocal add", [("x", uniform((4,), 0.5, 2))])
+
+
+def gen_act(w, uniform):
+    for op, (lo, hi) in {"silu": (-6, 6), "mish": (-6, 6)}.items():
+        for s in SHAPES:
+            w.case("%s %s" % (op, _s(s)), "x " + op, [("x", uniform(s, lo, hi))])
+        w.case("%s empty" % op, "x " + op, [("x", np.zeros((2, 0), np.float32))])
+        w.case("%s edges" % op, "x " + op, [("x", _vec(EDGES))])
+        w.case("%s tails" % op, "x " + op,
+               [("x", _vec([-20.0, 20.0, -88.0, -89.0, 88.0, 89.0, -104.0, 1e30, -1e30]))])
+    for beta, th in [(1.0, 20.0), (2.0, 10.0), (0.5, 5.0), (1.0, 1.0), (-1.0, 20.0), (3.0, -1.0)]:
+        tok = "x softplus:%.9g:%.9g" % (_f32(beta), _f32(th))
+        for s in [(), (5,), (2, 3)]:
+            w.case("softplus %g %g %s" % (beta, th, _s(s)), tok, [("x", uniform(s, -6, 6))])
+        # exactly at, just below and above the threshold; large logits
+        at = th / beta
+        w.case("softplus %g %g at the threshold" % (beta, th), tok,
+               [("x", _vec([at, _f32(at) - 1e-3, _f32(at) + 1e-3, 25.0, 100.0, -100.0, 0.0, INF,
+                            -INF, NAN]))])
+    w.case("softplus large logits", "x softplus:1:20",
+           [("x", _vec([19.0, 20.0, 20.5, 21.0, 30.0, 88.0, 1e4, -20.0, -88.0, -104.0]))])
+    w.case("softplus threshold above exp's range", "x softplus:1:100",
+           [("x", _vec([80.0, 87.0, 88.0, 89.0, 95.0, 101.0]))])
+    w.case("softplus empty", "x softplus:1:20", [("x", np.zeros((0,), np.float32))])
+    for alpha in [1.0, 0.5, 2.0, 0.0]:
+        tok = "x elu:%.9g" % _f32(alpha)
+        for s in [(), (5,), (2, 3)]:
+            w.case("elu %g %s" % (alpha, _s(s)), tok, [("x", uniform(s, -4, 4))])
+        w.case("elu %g edges" % alpha, tok, [("x", _vec(EDGES + [-1e-7, -1e-3, -20.0, -90.0]))])
+    w.case("elu empty", "x elu:1", [("x", np.zeros((2, 0), np.float32))])
+    for lo, hi in [(-1.0, 1.0), (-0.5, 2.0), (0.0, 6.0), (1.0, -1.0)]:
+        tok = "x hardtanh:%.9g:%.9g" % (_f32(lo), _f32(hi))
+        for s in [(), (5,), (2, 3)]:
+            w.case("hardtanh %g %g %s" % (lo, hi, _s(s)), tok, [("x", uniform(s, -3, 3))])
+        # the gradient is 0 exactly at the bounds, g at NaN
+        w.case("hardtanh %g %g at the bounds" % (lo, hi), tok,
+               [("x", _vec([lo, hi, _f32(lo) - 1e-6, _f32(lo) + 1e-6, _f32(hi) - 1e-6,
+                            _f32(hi) + 1e-6, 0.5 * (lo + hi), INF, -INF, NAN]))])
+    w.case("hardtanh empty", "x hardtanh:-1:1", [("x", np.zeros((0,), np.float32))])
+    w.case("silu(x) * mish(y) + softplus(x)", "x silu y mish mul x softplus:1:20 add",
+           [("x", uniform((2, 3), -3, 3)), ("y", uniform((3,), -3, 3))])
+    w.case("elu(hardtanh(x)) * x", "x hardtanh:-1:1 elu:1 x mul", [("x", uniform((6,), -2, 2))])
