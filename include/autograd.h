@@ -416,6 +416,22 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim);
  * all -inf (or empty) slice gives -inf, one with +inf gives inf. */
 ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
 
+/* ---- scans and triangles ------------------------------------------------- */
+
+/* torch.cumsum(x, dim), torch.cumprod(x, dim): running sums / products along
+ * dim (negative counts from the end; a 0-dim x takes 0 or -1), accumulated
+ * in double and rounded per element, as PyTorch's CPU kernels. cumprod's
+ * gradient is PyTorch's, correct where x holds zeros (one or several). */
+ag_tensor *ag_cumsum(ag_tape *t, ag_tensor *x, int dim);
+ag_tensor *ag_cumprod(ag_tape *t, ag_tensor *x, int dim);
+/* torch.triu(x, diagonal), torch.tril(x, diagonal): x (2 dims or more) with
+ * the elements of each matrix of the last two dims below (triu) or above
+ * (tril) the diagonal-th diagonal set to 0 (0: the main one, > 0 above it,
+ * < 0 below); the gradient is masked the same way. AG_ERR_SHAPE for fewer
+ * than 2 dims. */
+ag_tensor *ag_triu(ag_tape *t, ag_tensor *x, int64_t diagonal);
+ag_tensor *ag_tril(ag_tape *t, ag_tensor *x, int64_t diagonal);
+
 /* ---- matrix products ----------------------------------------------------- */
 
 /* torch.matmul(a, b): 1-D @ 1-D is the dot product (0-dim result); 2-D @ 2-D

@@ -306,8 +306,16 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
 #define AGI_OPS_NN(X)                                                                             \
     X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE, no)
 
+/* scans and triangles (ops_scan.c): the dim (cumsum, cumprod) or the
+ * diagonal (triu, tril) in ip[0] */
+#define AGI_OPS_SCAN(X)                                                                           \
+    X(CUMSUM,      "cumsum",      "CumsumBackward0",  1, agi_scan_shape, cumsum_fwd,  cumsum_bwd,  AGI_DOM_NONE, no) \
+    X(CUMPROD,     "cumprod",     "CumprodBackward0", 1, agi_scan_shape, cumprod_fwd, cumprod_bwd, AGI_DOM_NONE, no) \
+    X(TRIU,        "triu",        "TriuBackward0",    1, agi_tri_shape,  triu_fwd,    triu_bwd,    AGI_DOM_NONE, no) \
+    X(TRIL,        "tril",        "TrilBackward0",    1, agi_tri_shape,  tril_fwd,    tril_bwd,    AGI_DOM_NONE, no)
+
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
-    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X)
+    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X) AGI_OPS_SCAN(X)
 
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */

@@ -95,6 +95,10 @@ OPS = {
     "ceil": _unary(torch.ceil),
     "round": _unary(torch.round),
     "rdiv_scalar": _rdiv,
+    "tril": _dim_op(torch.tril),
+    "triu": _dim_op(torch.triu),
+    "cumprod": _dim_op(torch.cumprod),
+    "cumsum": _dim_op(torch.cumsum),
     "hardtanh": _hardtanh,
     "elu": _elu,
     "softplus": _softplus,
@@ -104,10 +108,6 @@ OPS = {
 
 # the next groups' tokens, added as their ops land
 LATER = {
-    "cumsum": _dim_op(torch.cumsum),
-    "cumprod": _dim_op(torch.cumprod),
-    "triu": _dim_op(torch.triu),
-    "tril": _dim_op(torch.tril),
     "full": _full,
     "arange": _arange,
     "linspace": _linspace,
@@ -135,6 +135,7 @@ def gen(w, uniform):
     """Adds this family's cases to the writer w (append new groups at the end)."""
     gen_math(w, uniform)
     gen_act(w, uniform)
+    gen_scan(w, uniform)
 
 
 def gen_math(w, uniform):
@@ -221,3 +222,42 @@ def gen_act(w, uniform):
     w.case("silu(x) * mish(y) + softplus(x)", "x silu y mish mul x softplus:1:20 add",
            [("x", uniform((2, 3), -3, 3)), ("y", uniform((3,), -3, 3))])
     w.case("elu(hardtanh(x)) * x", "x hardtanh:-1:1 elu:1 x mul", [("x", uniform((6,), -2, 2))])
+
+
+def gen_scan(w, uniform):
+    for op, (lo, hi) in {"cumsum": (-3, 3), "cumprod": (-1.5, 1.5)}.items():
+        for s in [(), (1,), (5,), (2, 3), (2, 1, 3), (3, 4)]:
+            nd = max(len(s), 1)
+            for d in range(-nd, nd):
+                w.case("%s %s dim %d" % (op, _s(s), d), "x %s:%d" % (op, d),
+                       [("x", uniform(s, lo, hi))])
+        w.case("%s empty" % op, "x %s:1" % op, [("x", np.zeros((2, 0), np.float32))])
+        w.case("%s empty along dim" % op, "x %s:0" % op, [("x", np.zeros((0, 3), np.float32))])
+        w.case("%s edges" % op, "x %s:0" % op, [("x", [1.0, INF, 2.0, -INF, NAN, 3.0])])
+        w.error_case("%s dim out of range" % op, "x %s:2" % op, [("x", uniform((2, 3), -1, 1))])
+        w.error_case("%s dim out of range 0-dim" % op, "x %s:1" % op, [("x", np.float32(1.0))])
+    # cumprod with zeros: one, two in a row, two apart, at the start, at the end, all
+    for label, v in [("one zero", [2.0, 0.0, 3.0, 0.5, 4.0]),
+                     ("two zeros in a row", [2.0, 0.0, 0.0, 3.0, 0.5]),
+                     ("two zeros apart", [1.5, 0.0, 3.0, 0.0, 2.0, -1.0]),
+                     ("zero first", [0.0, 2.0, 3.0, -0.5]),
+                     ("zero last", [2.0, 3.0, -0.5, 0.0]),
+                     ("all zeros", [0.0, 0.0, 0.0]),
+                     ("-0", [2.0, -0.0, 3.0])]:
+        w.case("cumprod %s" % label, "x cumprod:0", [("x", v)])
+    w.case("cumprod zeros in some rows (3,4) dim 1", "x cumprod:1",
+           [("x", [[1.0, 2.0, 0.0, 3.0], [0.5, 1.5, 2.0, -1.0], [0.0, 0.0, 2.0, 1.0]])])
+    w.case("cumprod zeros (3,4) dim 0", "x cumprod:0",
+           [("x", [[1.0, 0.0, 2.0, 3.0], [0.0, 1.5, 2.0, -1.0], [2.0, 0.5, 0.0, 1.0]])])
+    w.case("cumprod zero with nan", "x cumprod:0", [("x", [2.0, 0.0, NAN, 3.0])])
+    for op in ["triu", "tril"]:
+        for s in [(1, 1), (3, 4), (4, 3), (2, 3, 3), (2, 1, 2, 3)]:
+            for k in [-4, -1, 0, 1, 2, 5]:
+                w.case("%s %s diagonal %d" % (op, _s(s), k), "x %s:%d" % (op, k),
+                       [("x", uniform(s, -3, 3))])
+        w.case("%s empty" % op, "x %s:0" % op, [("x", np.zeros((2, 0, 3), np.float32))])
+        w.case("%s nan" % op, "x %s:0" % op, [("x", [[NAN, 1.0], [NAN, INF]])])
+        w.error_case("%s 1-D" % op, "x %s:0" % op, [("x", uniform((3,), -1, 1))])
+        w.error_case("%s 0-dim" % op, "x %s:0" % op, [("x", np.float32(1.0))])
+    w.case("cumsum(triu(x)) * cumprod(x)", "x triu:0 cumsum:1 x cumprod:0 mul",
+           [("x", uniform((3, 3), -1.5, 1.5))])
