@@ -76,8 +76,11 @@ import refgen_shape  # noqa: E402
 import refgen_reduce  # noqa: E402
 import refgen_linalg  # noqa: E402
 import refgen_loss  # noqa: E402
+import refgen_ew  # noqa: E402
 import refgen_dtype  # noqa: E402
-FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_dtype]
+# new families go at the end: each case draws random numbers in order
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_ew,
+            refgen_dtype]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 

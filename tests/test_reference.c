@@ -113,10 +113,11 @@ static inline const char *arg_field(const char *args, int i)
 #include "ref_reduce.inc"
 #include "ref_linalg.inc"
 #include "ref_loss.inc"
+#include "ref_ew.inc"
 #include "ref_dtype.inc"
 
 static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss,
-                                          ref_dtype };
+                                          ref_ew, ref_dtype };
 
 /* ---- the data file ---- */
 
