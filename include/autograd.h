@@ -241,6 +241,14 @@ ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt);
  * (whose vectorised kernel rounds a few of them differently). */
 ag_tensor *ag_linspace(double start, double end, int64_t steps);
 
+/* Constants inside an expression (torch.full(...), torch.arange(...) in a
+ * model's forward): tensors owned by t, freed with its reset like op results,
+ * that never require grad, so a training loop creates and frees no leaf for
+ * them. Errors (bad shape, ag_arange's) go on the tape; NULL then. */
+ag_tensor *ag_const_full(ag_tape *t, int ndim, const int64_t *shape, float value);
+ag_tensor *ag_const_full_i64(ag_tape *t, int ndim, const int64_t *shape, int64_t value);
+ag_tensor *ag_const_arange(ag_tape *t, double start, double end, double step, ag_dtype dt);
+
 /* x.to(dt), x.float(), x.long(), x.bool(), recorded on t: float32 -> int64
  * truncates toward zero (NaN, inf and out-of-range values give INT64_MIN, as
  * PyTorch on x86), anything -> bool is x != 0 (NaN is True), bool -> 0 or 1.

@@ -6,6 +6,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 _Static_assert(sizeof(bool) == 1, "bool tensors are stored one byte per element, as PyTorch's");
@@ -165,41 +166,69 @@ ag_tensor *ag_scalar_bool(bool v)
  * start + i * step, computed in double (PyTorch's accumulate type for float32
  * on the CPU) and then converted; for int64, PyTorch first truncates start,
  * end and step to integers (arange(3, 3.5, 1) is empty), and then every value
- * is exact. */
-ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt)
+ * is exact. arange_size checks the arguments (false with the reason in err,
+ * PyTorch's words) and gives the size; arange_fill writes the values. */
+static bool arange_size(double *start, double *end, double *step, ag_dtype dt, int64_t *n,
+                        char *err, size_t errsize)
 {
-    const char *fn = "ag_arange";
-    if (dt != AG_FLOAT32 && dt != AG_INT64)
-        return agi_fail_last("%s: dtype %s is not float32 or int64", fn, ag_dtype_name(dt));
-    if (!isfinite(start) || !isfinite(end))
-        return agi_fail_last("%s: unsupported range: %g -> %g", fn, start, end);
-    if (!(step != 0.0) || !isfinite(step))
-        return agi_fail_last("%s: step must be nonzero and finite, got %g", fn, step);
-    if (dt == AG_INT64) {      /* PyTorch converts the bounds and the step first */
-        if (!(fabs(start) < 9.0e15 && fabs(end) < 9.0e15 && fabs(step) < 9.0e15))
-            return agi_fail_last("%s: bounds or step beyond 9e15 for int64", fn);
-        start = trunc(start), end = trunc(end), step = trunc(step);
-        if (step == 0.0)
-            return agi_fail_last("%s: step must be nonzero (it truncates to 0 for int64)", fn);
+    if (dt != AG_FLOAT32 && dt != AG_INT64) {
+        snprintf(err, errsize, "dtype %s is not float32 or int64", ag_dtype_name(dt));
+        return false;
     }
-    if ((step > 0 && end < start) || (step < 0 && end > start))
-        return agi_fail_last("%s: upper bound and larger bound inconsistent with step sign "
-                             "(start %g, end %g, step %g)", fn, start, end, step);
-    const double n = ceil((end - start) / step);
-    if (!(n < 9.0e15))
-        return agi_fail_last("%s: %g elements (start %g, end %g, step %g) are too many", fn, n,
-                             start, end, step);
-    const int64_t shape[1] = { (int64_t)n };
-    ag_tensor *x = agi_leaf_new(fn, 1, shape, (int)dt);
-    if (!x)
-        return NULL;
-    for (int64_t i = 0; i < shape[0]; i++) {
+    if (!isfinite(*start) || !isfinite(*end)) {
+        snprintf(err, errsize, "unsupported range: %g -> %g", *start, *end);
+        return false;
+    }
+    if (!(*step != 0.0) || !isfinite(*step)) {
+        snprintf(err, errsize, "step must be nonzero and finite, got %g", *step);
+        return false;
+    }
+    if (dt == AG_INT64) {      /* PyTorch converts the bounds and the step first */
+        if (!(fabs(*start) < 9.0e15 && fabs(*end) < 9.0e15 && fabs(*step) < 9.0e15)) {
+            snprintf(err, errsize, "bounds or step beyond 9e15 for int64");
+            return false;
+        }
+        *start = trunc(*start), *end = trunc(*end), *step = trunc(*step);
+        if (*step == 0.0) {
+            snprintf(err, errsize, "step must be nonzero (it truncates to 0 for int64)");
+            return false;
+        }
+    }
+    if ((*step > 0 && *end < *start) || (*step < 0 && *end > *start)) {
+        snprintf(err, errsize, "upper bound and larger bound inconsistent with step sign "
+                 "(start %g, end %g, step %g)", *start, *end, *step);
+        return false;
+    }
+    const double size = ceil((*end - *start) / *step);
+    if (!(size < 9.0e15)) {
+        snprintf(err, errsize, "%g elements (start %g, end %g, step %g) are too many", size,
+                 *start, *end, *step);
+        return false;
+    }
+    *n = (int64_t)size;
+    return true;
+}
+
+static void arange_fill(ag_tensor *x, double start, double step)
+{
+    for (int64_t i = 0; i < x->numel; i++) {
         const double v = start + (double)i * step;
-        if (dt == AG_FLOAT32)
+        if (x->dtype == AG_FLOAT32)
             x->data[i] = (float)v;
         else
             agi_i64(x)[i] = (int64_t)v;
     }
+}
+
+ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt)
+{
+    char err[160];
+    int64_t shape[1];
+    if (!arange_size(&start, &end, &step, dt, shape, err, sizeof err))
+        return agi_fail_last("ag_arange: %s", err);
+    ag_tensor *x = agi_leaf_new("ag_arange", 1, shape, (int)dt);
+    if (x)
+        arange_fill(x, start, step);
     return x;
 }
 
@@ -230,6 +259,65 @@ ag_tensor *ag_linspace(double start, double end, int64_t steps)
         for (int64_t i = 0; i < steps; i++)
             x->data[i] = i < half ? a + step * (float)i : b - step * (float)(steps - i - 1);
     }
+    return x;
+}
+
+/* ---- constants on the tape ----
+ * torch.full / torch.arange inside an expression: a leaf owned by the tape
+ * (freed by its reset, as an op's result), never requiring grad, so a loop
+ * does not create and free a leaf per step. Made like ag_detach's results. */
+
+static ag_tensor *tape_const(ag_tape *t, const char *fn, int ndim, const int64_t *shape, int dt)
+{
+    if (!t)
+        return agi_fail_last("%s: tape is NULL", fn);
+    if (t->status != AG_OK)
+        return NULL;
+    if (ndim < 0 || ndim > AG_MAX_DIMS)
+        return agi_fail(t, AG_ERR_ARG, "%s: ndim %d is out of range 0..%d", fn, ndim, AG_MAX_DIMS);
+    if (ndim > 0 && !shape)
+        return agi_fail(t, AG_ERR_ARG, "%s: shape is NULL for ndim %d", fn, ndim);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) {
+            char sb[160];
+            return agi_fail(t, AG_ERR_SHAPE, "%s: shape %s has a negative size", fn,
+                            agi_shape_str(sb, sizeof sb, ndim, shape));
+        }
+    ag_tensor *x = agi_tape_alloc_dt(t, fn, ndim, shape, true, dt);
+    if (x)
+        x->flags = AGI_LEAF;
+    return x;
+}
+
+ag_tensor *ag_const_full(ag_tape *t, int ndim, const int64_t *shape, float value)
+{
+    ag_tensor *x = tape_const(t, "ag_const_full", ndim, shape, AG_FLOAT32);
+    for (int64_t i = 0; x && i < x->numel; i++)
+        x->data[i] = value;
+    return x;
+}
+
+ag_tensor *ag_const_full_i64(ag_tape *t, int ndim, const int64_t *shape, int64_t value)
+{
+    ag_tensor *x = tape_const(t, "ag_const_full_i64", ndim, shape, AG_INT64);
+    for (int64_t i = 0; x && i < x->numel; i++)
+        agi_i64(x)[i] = value;
+    return x;
+}
+
+ag_tensor *ag_const_arange(ag_tape *t, double start, double end, double step, ag_dtype dt)
+{
+    if (!t)
+        return agi_fail_last("ag_const_arange: tape is NULL");
+    if (t->status != AG_OK)
+        return NULL;
+    char err[160];
+    int64_t shape[1];
+    if (!arange_size(&start, &end, &step, dt, shape, err, sizeof err))
+        return agi_fail(t, AG_ERR_ARG, "ag_const_arange: %s", err);
+    ag_tensor *x = tape_const(t, "ag_const_arange", 1, shape, (int)dt);
+    if (x)
+        arange_fill(x, start, step);
     return x;
 }
 

@@ -188,6 +188,53 @@ static void test_promotion_and_its_errors(void **state)
     ag_tensor_free(x);
 }
 
+/* Constants on the tape: usable in an expression, never requiring grad,
+ * freed with the tape, and no allocation per step once the arena has grown. */
+static ag_status const_step(ag_tape *t, ag_tensor *x)
+{
+    ag_tape_reset(t);
+    ag_tensor *r = ag_const_arange(t, 0, 4, 1, AG_FLOAT32);      /* 0 1 2 3 */
+    ag_tensor *c = ag_const_full(t, 1, (const int64_t[]){ 4 }, 0.5f);
+    ag_tensor *k = ag_const_full_i64(t, 0, NULL, 3);
+    ag_tensor *y = ag_sum(t, ag_mul(t, ag_mul(t, x, r), c), 0, NULL, false);
+    assert_false(ag_requires_grad(r));
+    assert_int_equal(ag_dtype_of(k), AG_INT64);
+    assert_int_equal(ag_item_i64(k), 3);
+    return ag_backward(t, y);
+}
+
+static void test_constants_on_the_tape(void **state)
+{
+    (void)state;
+    tu_alloc al;
+    tu_alloc_use(&al);
+    ag_tensor *x = ag_ones(1, (const int64_t[]){ 4 }, true);
+    ag_tape *t = ag_tape_new();
+    assert_int_equal(const_step(t, x), AG_OK);
+    for (int i = 0; i < 4; i++)
+        assert_float_eq(ag_data(ag_grad(x))[i], 0.5f * (float)i);   /* d/dx sum(x * r * c) */
+    ag_zero_grad(x);
+    const uint64_t before = al.requests;
+    assert_int_equal(const_step(t, x), AG_OK);
+    assert_int_equal(al.requests, before);   /* the second step allocates nothing */
+    ag_tensor *i = ag_const_arange(t, 5, 0, -2, AG_INT64);
+    assert_int_equal(ag_numel(i), 3);
+    assert_int_equal(ag_data_i64(i)[2], 1);
+    /* errors go on the tape */
+    ag_tape_reset(t);
+    assert_null(ag_const_arange(t, 0, 1, 0, AG_FLOAT32));
+    assert_contains(ag_tape_error(t), "ag_const_arange: step must be nonzero");
+    ag_tape_reset(t);
+    assert_null(ag_const_full(t, 1, (const int64_t[]){ -1 }, 0.0f));
+    assert_contains(ag_tape_error(t), "ag_const_full: shape (-1) has a negative size");
+    assert_null(ag_const_full(NULL, 0, NULL, 1.0f));
+    assert_contains(ag_last_error(), "ag_const_full: tape is NULL");
+    ag_tape_free(t);
+    ag_tensor_free(x);
+    tu_alloc_restore();
+    assert_int_equal(al.outstanding, 0);
+}
+
 /* ---- arange and linspace against PyTorch ---- */
 
 static double num(char **s)
@@ -275,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_allocation_failure),
         cmocka_unit_test(test_conversions_on_the_tape),
         cmocka_unit_test(test_promotion_and_its_errors),
+        cmocka_unit_test(test_constants_on_the_tape),
         cmocka_unit_test(test_arange_linspace_match_pytorch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
