@@ -56,7 +56,7 @@ static void test_leaves_and_accessors(void **state)
     assert_true(ag_item_i64(si) == INT64_MIN);
     assert_int_equal(ag_item_i64(sb), 0);
     assert_float_eq(ag_item(si), (float)INT64_MIN);
-    assert_float_eq(ag_item(ag_scalar_bool(true)) , 1.0f);
+    assert_float_eq(ag_item(fb), 1.0f);
     assert_int_equal(ag_dtype_of(zf), AG_FLOAT32);
     assert_null(ag_zeros_dtype(2, s, (ag_dtype)7));
     assert_contains(ag_last_error(), "ag_zeros_dtype: unknown dtype 7");
