@@ -231,12 +231,14 @@ ag_tensor *ag_scalar_i64(int64_t v);
 ag_tensor *ag_scalar_bool(bool v);
 /* torch.arange(start, end, step, dtype=dt) for float32 or int64: the
  * ceil((end - start) / step) values start + i * step (computed in double);
- * for int64 give integral start and step. AG_ERR_ARG (ag_last_error) for a
+ * for int64, start, end and step are first truncated to integers (as PyTorch
+ * does; |values| < 9e15). AG_ERR_ARG (ag_last_error) for a
  * zero or non-finite step, a step whose sign points away from end, or
  * non-finite bounds, as PyTorch. A 1-dim leaf. */
 ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt);
 /* torch.linspace(start, end, steps): steps float32 values from start to end
- * inclusive, computed as PyTorch's CPU kernel does (both ends exact). */
+ * inclusive: both ends exact, inner values within 2 ulp of PyTorch's
+ * (whose vectorised kernel rounds a few of them differently). */
 ag_tensor *ag_linspace(double start, double end, int64_t steps);
 
 /* x.to(dt), x.float(), x.long(), x.bool(), recorded on t: float32 -> int64
@@ -308,6 +310,10 @@ ag_tensor *ag_mul_scalar(ag_tape *t, ag_tensor *a, float s);   /* a * s */
 /* a / b, true division (torch.div): x / 0 is +-inf, 0 / 0 NaN; no error. */
 ag_tensor *ag_div(ag_tape *t, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_div_scalar(ag_tape *t, ag_tensor *a, float s);   /* a / s */
+/* s / a (Python's s / x, computed as PyTorch does, a.reciprocal() * s, so a
+ * zero in a gives +-inf; grad_fn MulBackward0). The tensor comes first, as in
+ * ag_rsub_scalar. */
+ag_tensor *ag_rdiv_scalar(ag_tape *t, ag_tensor *a, float s);
 ag_tensor *ag_pow(ag_tape *t, ag_tensor *a, float p);          /* a ** p */
 ag_tensor *ag_exp(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_sin(ag_tape *t, ag_tensor *a);
@@ -323,6 +329,26 @@ ag_tensor *ag_cos(ag_tape *t, ag_tensor *a);
 ag_tensor *ag_tan(ag_tape *t, ag_tensor *a);
 /* |a|; its gradient is g * sign(a), 0 at 0 (and at NaN), as torch.abs. */
 ag_tensor *ag_abs(ag_tape *t, ag_tensor *a);
+/* torch.reciprocal: 1 / a (+-inf at +-0); gradient -g / a^2, as -g * out^2. */
+ag_tensor *ag_reciprocal(ag_tape *t, ag_tensor *a);
+/* torch.rsqrt: 1 / sqrt(a): inf at 0, NaN below 0 (gradient -inf at 0). */
+ag_tensor *ag_rsqrt(ag_tape *t, ag_tensor *a);
+/* torch.square: a * a, recorded as ag_pow(a, 2) (PowBackward0), as PyTorch. */
+ag_tensor *ag_square(ag_tape *t, ag_tensor *a);
+/* torch.log1p: log(1 + a), accurate near 0; -inf at -1, NaN below, and inf
+ * above 1e38 as PyTorch's CPU kernel (Sleef) gives. */
+ag_tensor *ag_log1p(ag_tape *t, ag_tensor *a);
+/* torch.expm1: exp(a) - 1, accurate near 0. */
+ag_tensor *ag_expm1(ag_tape *t, ag_tensor *a);
+/* torch.erf: the error function; gradient 2/sqrt(pi) exp(-a^2). */
+ag_tensor *ag_erf(ag_tape *t, ag_tensor *a);
+/* torch.sign (1, -1, and 0 for +-0 and for NaN, as PyTorch 1.13's CPU
+ * kernel), torch.floor, torch.ceil, torch.round (half to even: 0.5 -> 0,
+ * 1.5 -> 2, -0.5 -> -0). Their gradient is exactly 0 everywhere. */
+ag_tensor *ag_sign(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_floor(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_ceil(ag_tape *t, ag_tensor *a);
+ag_tensor *ag_round(ag_tape *t, ag_tensor *a);
 
 /* x.detach(): a tape-owned leaf that shares x's elements and does not require
  * grad. Valid until the tape resets and while x lives. */
@@ -348,6 +374,25 @@ ag_tensor *ag_clamp(ag_tape *t, ag_tensor *a, float min, float max);
  * both operands the gradient); ties give each operand half the gradient. */
 ag_tensor *ag_maximum(ag_tape *t, ag_tensor *a, ag_tensor *b);
 ag_tensor *ag_minimum(ag_tape *t, ag_tensor *a, ag_tensor *b);
+/* F.softplus(a, beta, threshold) (PyTorch's defaults: 1, 20): a where
+ * beta * a > threshold, else log1p(exp(beta * a)) / beta; the gradient
+ * switches at the same point (g there, else g * sigmoid(beta * a)).
+ * Where PyTorch's short-tensor (scalar) and long-tensor (vector) loops
+ * differ, these activations give the long-tensor result: softplus is inf
+ * where exp(beta * a) > 1e38 (a threshold above 87.5), elu's gradient at NaN
+ * is NaN, hardtanh's 0. */
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a, float beta, float threshold);
+/* F.silu(a): a * sigmoid(a), computed as a / (1 + exp(-a)). */
+ag_tensor *ag_silu(ag_tape *t, ag_tensor *a);
+/* F.elu(a, alpha) (PyTorch's default alpha is 1): a for a > 0, else
+ * alpha * (exp(a) - 1); at a == 0 the gradient is alpha, at NaN NaN. */
+ag_tensor *ag_elu(ag_tape *t, ag_tensor *a, float alpha);
+/* F.hardtanh(a, min_val, max_val) (defaults -1, 1): torch.clamp's values,
+ * but the gradient passes only strictly inside (min_val, max_val): 0 at the
+ * bounds (unlike ag_clamp) and at NaN. min_val > max_val gives max_val. */
+ag_tensor *ag_hardtanh(ag_tape *t, ag_tensor *a, float min_val, float max_val);
+/* F.mish(a): a * tanh(softplus(a)) (softplus with beta 1, no threshold). */
+ag_tensor *ag_mish(ag_tape *t, ag_tensor *a);
 
 /* ---- shapes and indexing ------------------------------------------------- *
  * Dims are ints; a negative dim counts from the end as in PyTorch (a 0-dim
@@ -462,6 +507,22 @@ ag_tensor *ag_log_softmax(ag_tape *t, ag_tensor *x, int dim);
 /* torch.logsumexp(x, dims, keepdim): log(sum(exp(x))) without overflow; an
  * all -inf (or empty) slice gives -inf, one with +inf gives inf. */
 ag_tensor *ag_logsumexp(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool keepdim);
+
+/* ---- scans and triangles ------------------------------------------------- */
+
+/* torch.cumsum(x, dim), torch.cumprod(x, dim): running sums / products along
+ * dim (negative counts from the end; a 0-dim x takes 0 or -1), accumulated
+ * in double and rounded per element, as PyTorch's CPU kernels. cumprod's
+ * gradient is PyTorch's, correct where x holds zeros (one or several). */
+ag_tensor *ag_cumsum(ag_tape *t, ag_tensor *x, int dim);
+ag_tensor *ag_cumprod(ag_tape *t, ag_tensor *x, int dim);
+/* torch.triu(x, diagonal), torch.tril(x, diagonal): x (2 dims or more) with
+ * the elements of each matrix of the last two dims below (triu) or above
+ * (tril) the diagonal-th diagonal set to 0 (0: the main one, > 0 above it,
+ * < 0 below); the gradient is masked the same way. AG_ERR_SHAPE for fewer
+ * than 2 dims. */
+ag_tensor *ag_triu(ag_tape *t, ag_tensor *x, int64_t diagonal);
+ag_tensor *ag_tril(ag_tape *t, ag_tensor *x, int64_t diagonal);
 
 /* ---- matrix products ----------------------------------------------------- */
 

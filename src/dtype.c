@@ -36,18 +36,30 @@ ag_dtype ag_dtype_of(const ag_tensor *x)
     return x ? (ag_dtype)x->dtype : AG_FLOAT32;
 }
 
-/* The float ops whose PyTorch result for an int64 or bool input is float32:
- * the scalar-operand arithmetic with a float scalar (int64 * 0.5), true
- * division, and the floating-point math functions; and every binary one when
- * the other operand is float32 (int64 + float32). Ops whose PyTorch result
- * for integer inputs stays integral (neg, abs, relu, int64 + int64, ...) are
- * not here: they refuse integer inputs, naming both dtypes, rather than
- * return another dtype than PyTorch's. */
-bool agi_promotes(int op)
+/* Whether op computes in float32 on these int64 or bool inputs, as PyTorch
+ * promotes them: the scalar-operand arithmetic (its scalar is a float: int64 *
+ * 0.5 is float32), true division, the floating-point math functions, and the
+ * other binary ops when an operand is float32 (int64 + float32). Ops whose
+ * PyTorch result for integer inputs stays integral (neg, abs, relu, int64 +
+ * int64, ...) are not here: they refuse integer inputs, naming the dtypes,
+ * rather than return another dtype than PyTorch's. Subtraction with a bool
+ * operand is refused (PyTorch raises). */
+bool agi_promotes(int op, int nin, ag_tensor *const *in)
 {
+    bool any_float = false, any_bool = false;
+    for (int k = 0; k < nin; k++) {
+        any_float = any_float || in[k]->dtype == AG_FLOAT32;
+        any_bool = any_bool || in[k]->dtype == AG_BOOL;
+    }
     switch (op) {
-    case AGI_OP_ADD_SCALAR: case AGI_OP_SUB_SCALAR: case AGI_OP_RSUB_SCALAR:
-    case AGI_OP_MUL_SCALAR: case AGI_OP_DIV_SCALAR: case AGI_OP_DIV:
+    case AGI_OP_SUB_SCALAR: case AGI_OP_RSUB_SCALAR:
+        return !any_bool;
+    case AGI_OP_SUB:
+        return any_float && !any_bool;
+    case AGI_OP_ADD: case AGI_OP_MUL: case AGI_OP_MAXIMUM: case AGI_OP_MINIMUM:
+    case AGI_OP_POW_TENSOR:
+        return any_float;
+    case AGI_OP_ADD_SCALAR: case AGI_OP_MUL_SCALAR: case AGI_OP_DIV_SCALAR: case AGI_OP_DIV:
     case AGI_OP_POW: case AGI_OP_EXP: case AGI_OP_LOG: case AGI_OP_SIN: case AGI_OP_COS:
     case AGI_OP_TAN: case AGI_OP_SQRT: case AGI_OP_TANH: case AGI_OP_SIGMOID:
         return true;
@@ -150,8 +162,10 @@ ag_tensor *ag_scalar_bool(bool v)
 }
 
 /* torch.arange(start, end, step, dtype): ceil((end - start) / step) values
- * start + i * step, computed in double (PyTorch's accumulate type for both
- * float32 and int64 on the CPU) and then converted. */
+ * start + i * step, computed in double (PyTorch's accumulate type for float32
+ * on the CPU) and then converted; for int64, PyTorch first truncates start,
+ * end and step to integers (arange(3, 3.5, 1) is empty), and then every value
+ * is exact. */
 ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt)
 {
     const char *fn = "ag_arange";
@@ -161,6 +175,13 @@ ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt)
         return agi_fail_last("%s: unsupported range: %g -> %g", fn, start, end);
     if (!(step != 0.0) || !isfinite(step))
         return agi_fail_last("%s: step must be nonzero and finite, got %g", fn, step);
+    if (dt == AG_INT64) {      /* PyTorch converts the bounds and the step first */
+        if (!(fabs(start) < 9.0e15 && fabs(end) < 9.0e15 && fabs(step) < 9.0e15))
+            return agi_fail_last("%s: bounds or step beyond 9e15 for int64", fn);
+        start = trunc(start), end = trunc(end), step = trunc(step);
+        if (step == 0.0)
+            return agi_fail_last("%s: step must be nonzero (it truncates to 0 for int64)", fn);
+    }
     if ((step > 0 && end < start) || (step < 0 && end > start))
         return agi_fail_last("%s: upper bound and larger bound inconsistent with step sign "
                              "(start %g, end %g, step %g)", fn, start, end, step);
@@ -185,7 +206,11 @@ ag_tensor *ag_arange(double start, double end, double step, ag_dtype dt)
 /* torch.linspace(start, end, steps) in float32: PyTorch's CPU kernel computes
  * step = (end - start) / (steps - 1) in float and fills the first half from
  * start (start + i * step) and the second from end (end - (steps - 1 - i) *
- * step), so both ends are exact. */
+ * step), so both ends are exact. Its vectorised loop computes some inner
+ * values as base + j * step from a vector's first element instead, which
+ * rounds differently (by up to an ulp) depending on the build's vector width;
+ * this is the scalar formula, equal to PyTorch's at both ends and for short
+ * ranges, within 2 ulp elsewhere (tests/test_dtype.c). */
 ag_tensor *ag_linspace(double start, double end, int64_t steps)
 {
     const char *fn = "ag_linspace";
@@ -244,7 +269,7 @@ ag_tensor *ag_to_dtype(ag_tape *t, ag_tensor *x, ag_dtype dt)
         valid((int)dt))
         return x;              /* as PyTorch: the same tensor, no copy, no new node */
     ag_tensor *in[1] = { x };
-    agi_call c = { .nin = 1, .in = in, .ip = { (int64_t)dt }, .any_dtype = true };
+    agi_call c = { .nin = 1, .in = in, .ip = { (int)dt }, .any_dtype = true };   /* -1 stays -1 */
     return agi_record(t, AGI_OP_TO_DTYPE, &c);
 }
 

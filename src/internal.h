@@ -115,10 +115,10 @@ static inline int64_t *agi_i64(const ag_tensor *x) { return (int64_t *)(void *)x
 static inline bool *agi_b8(const ag_tensor *x) { return (bool *)(void *)x->data; }
 /* The name of dtype d for a message ("float32"; "unknown" out of range). */
 const char *agi_dtype_str(int d);
-/* Whether op accepts int64 and bool inputs by converting them to float32
- * first (PyTorch's promotion: int64 * 0.5 and int64 + float32 are float32,
- * exp of an int64 is float32). Other float ops refuse them. */
-bool agi_promotes(int op);
+/* Whether op, given these inputs (some int64 or bool), converts them to
+ * float32 first, as PyTorch promotes them (int64 * 0.5 and int64 + float32
+ * are float32, exp of an int64 is float32); else it refuses them. */
+bool agi_promotes(int op, int nin, ag_tensor *const *in);
 /* Whether op is a view (reshape, view, flatten, squeeze, unsqueeze): any
  * dtype, the result's is its input's. */
 bool agi_keeps_dtype(int op);
@@ -221,9 +221,11 @@ void agi_simd_force(int level);
     X(RSUB_SCALAR, "rsub_scalar", "RsubBackward1", 1, agi_shape_same,  rsubs_fwd,   neg_bwd,     AGI_DOM_REAL, ew) \
     X(MUL_SCALAR,  "mul_scalar",  "MulBackward0",  1, agi_shape_same,  muls_fwd,    muls_bwd,    AGI_DOM_REAL, ew) \
     X(DIV,         "div",         "DivBackward0",  2, agi_shape_bcast, div_fwd,     div_bwd,     AGI_DOM_POS, ew)  \
-    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE, ew)
+    X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE, ew) \
+    X(RDIV_SCALAR, "rdiv_scalar", "MulBackward0",  1, agi_shape_same,  rdivs_fwd,   rdivs_bwd,   AGI_DOM_POS, ew)
 
-/* elementwise math (ops_math.c) */
+/* elementwise math (ops_math.c); ag_square records a POW row (PyTorch's
+ * square is pow(x, 2)) */
 #define AGI_OPS_MATH(X)                                                                           \
     X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS, ew)  \
     X(EXP,         "exp",         "ExpBackward0",  1, agi_shape_same,  exp_fwd,     exp_bwd,     AGI_DOM_REAL, ew) \
@@ -233,10 +235,20 @@ void agi_simd_force(int level);
     X(LOG,         "log",         "LogBackward0",  1, agi_shape_same,  log_fwd,     log_bwd,     AGI_DOM_POS, ew)  \
     X(COS,         "cos",         "CosBackward0",  1, agi_shape_same,  cos_fwd,     cos_bwd,     AGI_DOM_REAL, ew) \
     X(TAN,         "tan",         "TanBackward0",  1, agi_shape_same,  tan_fwd,     tan_bwd,     AGI_DOM_NONE, ew) \
-    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL, ew)
+    X(ABS,         "abs",         "AbsBackward0",  1, agi_shape_same,  abs_fwd,     abs_bwd,     AGI_DOM_REAL, ew) \
+    X(RECIPROCAL,  "reciprocal",  "ReciprocalBackward0", 1, agi_shape_same, recip_fwd, recip_bwd, AGI_DOM_POS, ew)  \
+    X(RSQRT,       "rsqrt",       "RsqrtBackward0", 1, agi_shape_same, rsqrt_fwd,   rsqrt_bwd,   AGI_DOM_POS, ew)  \
+    X(LOG1P,       "log1p",       "Log1PBackward0", 1, agi_shape_same, log1p_fwd,   log1p_bwd,   AGI_DOM_POS, ew)  \
+    X(EXPM1,       "expm1",       "Expm1Backward0", 1, agi_shape_same, expm1_fwd,   expm1_bwd,   AGI_DOM_REAL, ew) \
+    X(ERF,         "erf",         "ErfBackward0",   1, agi_shape_same, erf_fwd,     erf_bwd,     AGI_DOM_REAL, ew) \
+    X(SIGN,        "sign",        "SignBackward0",  1, agi_shape_same, sign_fwd,    zero_bwd,    AGI_DOM_REAL, ew) \
+    X(FLOOR,       "floor",       "FloorBackward0", 1, agi_shape_same, floor_fwd,   zero_bwd,    AGI_DOM_REAL, ew) \
+    X(CEIL,        "ceil",        "CeilBackward0",  1, agi_shape_same, ceil_fwd,    zero_bwd,    AGI_DOM_REAL, ew) \
+    X(ROUND,       "round",       "RoundBackward0", 1, agi_shape_same, round_fwd,   zero_bwd,    AGI_DOM_REAL, ew)
 
 /* activations and elementwise comparisons (ops_act.c); gelu's param[0] is 1
- * for the tanh approximation, clamp's param[0..1] are its bounds */
+ * for the tanh approximation, clamp's and hardtanh's param[0..1] are their
+ * bounds, softplus's are beta and threshold, elu's param[0] is alpha */
 #define AGI_OPS_ACT(X)                                                                            \
     X(TANH,        "tanh",        "TanhBackward0",      1, agi_shape_same,  tanh_fwd,    tanh_bwd,    AGI_DOM_REAL, ew) \
     X(SIGMOID,     "sigmoid",     "SigmoidBackward0",   1, agi_shape_same,  sigmoid_fwd, sigmoid_bwd, AGI_DOM_REAL, ew) \
@@ -245,7 +257,12 @@ void agi_simd_force(int level);
     X(GELU,        "gelu",        "GeluBackward0",      1, agi_shape_same,  gelu_fwd,    gelu_bwd,    AGI_DOM_REAL, ew) \
     X(CLAMP,       "clamp",       "ClampBackward1",     1, agi_shape_same,  clamp_fwd,   clamp_bwd,   AGI_DOM_NONE, ew) \
     X(MAXIMUM,     "maximum",     "MaximumBackward0",   2, agi_shape_bcast, maximum_fwd, maximum_bwd,    AGI_DOM_NONE, ew) \
-    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE, ew)
+    X(MINIMUM,     "minimum",     "MinimumBackward0",   2, agi_shape_bcast, minimum_fwd, minimum_bwd,    AGI_DOM_NONE, ew) \
+    X(SOFTPLUS,    "softplus",    "SoftplusBackward0",  1, agi_shape_same,  softplus_fwd, softplus_bwd, AGI_DOM_NONE, ew) \
+    X(SILU,        "silu",        "SiluBackward0",      1, agi_shape_same,  silu_fwd,    silu_bwd,    AGI_DOM_REAL, ew) \
+    X(ELU,         "elu",         "EluBackward0",       1, agi_shape_same,  elu_fwd,     elu_bwd,     AGI_DOM_REAL, ew) \
+    X(HARDTANH,    "hardtanh",    "HardtanhBackward0",  1, agi_shape_same,  hardtanh_fwd, hardtanh_bwd, AGI_DOM_NONE, ew) \
+    X(MISH,        "mish",        "MishBackward0",      1, agi_shape_same,  mish_fwd,    mish_bwd,    AGI_DOM_REAL, ew)
 
 /* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
 #define AGI_OPS_SHAPE(X)                                                                                                  \
@@ -332,12 +349,21 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
 #define AGI_OPS_NN(X)                                                                             \
     X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE, no)
 
+/* scans and triangles (ops_scan.c): the dim (cumsum, cumprod) or the
+ * diagonal (triu, tril) in ip[0] */
+#define AGI_OPS_SCAN(X)                                                                           \
+    X(CUMSUM,      "cumsum",      "CumsumBackward0",  1, agi_scan_shape, cumsum_fwd,  cumsum_bwd,  AGI_DOM_NONE, no) \
+    X(CUMPROD,     "cumprod",     "CumprodBackward0", 1, agi_scan_shape, cumprod_fwd, cumprod_bwd, AGI_DOM_NONE, no) \
+    X(TRIU,        "triu",        "TriuBackward0",    1, agi_tri_shape,  triu_fwd,    triu_bwd,    AGI_DOM_NONE, no) \
+    X(TRIL,        "tril",        "TrilBackward0",    1, agi_tri_shape,  tril_fwd,    tril_bwd,    AGI_DOM_NONE, no)
+
 /* dtype conversion (dtype.c): ip[0] is the target dtype */
 #define AGI_OPS_DTYPE(X)                                                                          \
     X(TO_DTYPE,    "to_dtype",    "ToCopyBackward0", 1, agi_to_dtype_shape, to_dtype_fwd, to_dtype_bwd, AGI_DOM_NOGRAD, no)
 
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
-    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X) AGI_OPS_DTYPE(X)
+    AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X) AGI_OPS_SCAN(X) \
+    AGI_OPS_DTYPE(X)
 
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */

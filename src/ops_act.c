@@ -1,5 +1,6 @@
-/* ops_act.c - activations (tanh, sigmoid, relu, leaky_relu, gelu, clamp) and
- * elementwise comparisons (maximum, minimum).
+/* ops_act.c - activations (tanh, sigmoid, relu, leaky_relu, gelu, clamp,
+ * softplus, silu, elu, hardtanh, mish) and elementwise comparisons (maximum,
+ * minimum).
  *
  * Shapes: for the unary ops out, dout and da all have the input's shape; for
  * maximum and minimum, a and b are the inputs, out their broadcast, and da,
@@ -219,3 +220,149 @@ BINARY_BACKWARD_FN(agi_maximum_bwd,
 BINARY_BACKWARD_FN(agi_minimum_bwd,
                    a == b ? g / 2.0f : a > b ? 0.0f : g,
                    a == b ? g / 2.0f : a < b ? 0.0f : g)
+
+/* ---- softplus: out = beta * a > threshold ? a : log1p(exp(beta * a)) / beta
+ *
+ * Where PyTorch's kernels give different values for short and long tensors
+ * (its scalar loop runs below 16 contiguous elements, or 32 with AVX-512,
+ * and its vector loop above), the ops here follow the vector loop, what
+ * tensors of any size get: softplus's log1p is Sleef's (inf for
+ * exp(beta * a) > 1e38, seen only with a threshold above 87.5); elu's
+ * gradient at NaN is NaN and hardtanh's is 0. ---- */
+ag_tensor *ag_softplus(ag_tape *t, ag_tensor *a, float beta, float threshold)
+{
+    ag_tensor *in[1] = { a };
+    agi_call c = { .nin = 1, .in = in, .param = { beta, threshold } };
+    return agi_record(t, AGI_OP_SOFTPLUS, &c);
+}
+static void softplus_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    const float beta = e->p0, th = e->p1;
+    for (int64_t i = lo; i < hi; i++) {
+        const float bx = x[i] * beta;
+        y[i] = bx > th ? x[i] : agi_log1pf(agi_vexpf(bx)) / beta;
+    }
+}
+void agi_softplus_fwd(ag_tensor *out) { agi_ew_fwd(out, softplus_fwd_r); }
+/* z = exp(beta * a);  da = beta * a > threshold ? g : g * z / (z + 1)
+ * (softplus_backward, the same switch as the forward; (g * z) / (z + 1) in
+ * its order, so NaN where z overflows below the threshold, as there) */
+static AGI_EW_INLINE void softplus_bwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float beta = e->p0, th = e->p1;
+    for (int64_t i = lo; i < hi; i++) {
+        const float bx = x[i] * beta, z = agi_vexpf(bx);
+        const float gi = g[i], v = gi * z / (z + 1.0f);
+        d[i] += bx > th ? gi : v;
+    }
+}
+AGI_EW_WIDE(softplus_bwd_r)
+AGI_EW_BWD(agi_softplus_bwd, softplus_bwd_r)
+
+/* ---- silu: out = a / (1 + exp(-a))  (a * sigmoid(a)) ---- */
+ag_tensor *ag_silu(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SILU, a, 0.0f); }
+static AGI_EW_INLINE void silu_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] / (1.0f + agi_vexpf(-x[i]));
+}
+AGI_EW_WIDE(silu_fwd_r)
+void agi_silu_fwd(ag_tensor *out) { agi_ew_fwd(out, silu_fwd_r); }
+/* s = 1 / (1 + exp(-a));  da = g * s * (1 + a * (1 - s))  (silu_backward) */
+static AGI_EW_INLINE void silu_bwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++) {
+        const float s = 1.0f / (1.0f + agi_vexpf(-x[i]));
+        d[i] += g[i] * s * (1.0f + x[i] * (1.0f - s));
+    }
+}
+AGI_EW_WIDE(silu_bwd_r)
+AGI_EW_BWD(agi_silu_bwd, silu_bwd_r)
+
+/* ---- elu: out = a > 0 ? a : alpha * (exp(a) - 1)  (exp - 1, not expm1, as
+ * PyTorch 1.13's kernel: a = -1e-7 gives -1.19e-7; NaN gives NaN) ---- */
+ag_tensor *ag_elu(ag_tape *t, ag_tensor *a, float alpha)
+{
+    return agi_unary(t, AGI_OP_ELU, a, alpha);
+}
+static AGI_EW_INLINE void elu_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    const float alpha = e->p0;
+    for (int64_t i = lo; i < hi; i++) {
+        const float neg = (agi_vexpf(x[i]) - 1.0f) * alpha;
+        y[i] = x[i] <= 0.0f ? neg : x[i];
+    }
+}
+AGI_EW_WIDE(elu_fwd_r)
+void agi_elu_fwd(ag_tensor *out) { agi_ew_fwd(out, elu_fwd_r); }
+/* da = a > 0 ? g : g * alpha * exp(a)  (elu_backward on the input, as F.elu
+ * records it: alpha * g at 0, NaN at NaN as its vector loop gives) */
+static AGI_EW_INLINE void elu_bwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float alpha = e->p0;
+    for (int64_t i = lo; i < hi; i++) {
+        const float gi = g[i], neg = gi * alpha * agi_vexpf(x[i]);
+        d[i] += x[i] > 0.0f ? gi : neg;
+    }
+}
+AGI_EW_WIDE(elu_bwd_r)
+AGI_EW_BWD(agi_elu_bwd, elu_bwd_r)
+
+/* ---- hardtanh: out = clamp(a, min_val, max_val) (PyTorch computes it with
+ * clamp: NaN stays NaN, min_val > max_val gives max_val) ---- */
+ag_tensor *ag_hardtanh(ag_tape *t, ag_tensor *a, float min_val, float max_val)
+{
+    ag_tensor *in[1] = { a };
+    agi_call c = { .nin = 1, .in = in, .param = { min_val, max_val } };
+    return agi_record(t, AGI_OP_HARDTANH, &c);
+}
+void agi_hardtanh_fwd(ag_tensor *out) { agi_ew_fwd(out, clamp_fwd_r); }
+/* da = min_val < a < max_val ? g : 0  (hardtanh_backward: 0 at the bounds,
+ * unlike clamp's, and 0 at NaN as its vector loop gives) */
+static void hardtanh_bwd_r(const agi_ew *e, int64_t i0, int64_t i1)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float lo = e->p0, hi = e->p1;
+    for (int64_t i = i0; i < i1; i++) {
+        const float gi = g[i];
+        d[i] += (x[i] > lo && x[i] < hi) ? gi : 0.0f;
+    }
+}
+AGI_EW_BWD(agi_hardtanh_bwd, hardtanh_bwd_r)
+
+/* ---- mish: out = a * tanh(softplus(a)) = a * tanh(log1p(exp(a))) ---- */
+ag_tensor *ag_mish(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_MISH, a, 0.0f); }
+static void mish_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = x[i] * agi_vtanhf(log1pf(agi_vexpf(x[i])));
+}
+void agi_mish_fwd(ag_tensor *out) { agi_ew_fwd(out, mish_fwd_r); }
+/* s = 1 / (1 + exp(-a)), tsp = tanh(softplus(a));
+ * da = g * (tsp + a * s * (1 - tsp * tsp))  (mish_backward) */
+static void mish_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++) {
+        const float s = 1.0f / (1.0f + agi_vexpf(-x[i]));
+        const float tsp = agi_vtanhf(log1pf(agi_vexpf(x[i])));
+        d[i] += g[i] * (tsp + x[i] * s * (1.0f - tsp * tsp));
+    }
+}
+AGI_EW_BWD(agi_mish_bwd, mish_bwd_r)

@@ -1,4 +1,5 @@
-/* ops_arith.c - add, sub, mul, div (broadcasting), neg, and ops with a scalar operand.
+/* ops_arith.c - add, sub, mul, div (broadcasting), neg, and ops with a scalar
+ * operand (a + s, a - s, s - a, a * s, a / s, s / a).
  *
  * Shapes: a, b are the inputs, out the broadcast result; dout has out's shape,
  * da and db have the shapes of a and b (broadcast dimensions are summed). */
@@ -136,3 +137,32 @@ static void divs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
         d[i] += g[i] / s;
 }
 AGI_EW_BWD(agi_divs_bwd, divs_bwd_r)
+
+/* ---- rdiv_scalar: out = s / a, computed as PyTorch's s / x is,
+ * x.reciprocal() * s (one node here, its grad_fn MulBackward0) ---- */
+ag_tensor *ag_rdiv_scalar(ag_tape *t, ag_tensor *a, float s)
+{
+    return agi_unary(t, AGI_OP_RDIV_SCALAR, a, s);
+}
+static void rdivs_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = (1.0f / x[i]) * s;
+}
+void agi_rdivs_fwd(ag_tensor *out) { agi_ew_fwd(out, rdivs_fwd_r); }
+/* r = 1 / a;  da = -(g * s) * (r * r)  (MulBackward0 then ReciprocalBackward0,
+ * with their rounding) */
+static void rdivs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float s = e->p0;
+    for (int64_t i = lo; i < hi; i++) {
+        const float r = 1.0f / x[i];
+        d[i] += -(g[i] * s) * (r * r);
+    }
+}
+AGI_EW_BWD(agi_rdivs_bwd, rdivs_bwd_r)

@@ -1,5 +1,6 @@
 /* ops_math.c - elementwise math: pow (float or tensor exponent), exp, log,
- * sin, cos, tan, sqrt, abs.
+ * sin, cos, tan, sqrt, abs, reciprocal, rsqrt, square (pow 2), log1p, expm1,
+ * erf, and the piecewise constant sign, floor, ceil, round (zero gradient).
  *
  * Shapes: for the unary ops out, dout and da all have the input's shape; for
  * pow_tensor, a and b are the inputs, out their broadcast, and da, db have
@@ -232,3 +233,169 @@ static void abs_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
         d[i] += g[i] * (float)((x[i] > 0.0f) - (x[i] < 0.0f));
 }
 AGI_EW_BWD(agi_abs_bwd, abs_bwd_r)
+
+/* ---- reciprocal: out = 1 / a;  +-inf at +-0 ---- */
+ag_tensor *ag_reciprocal(ag_tape *t, ag_tensor *a)
+{
+    return agi_unary(t, AGI_OP_RECIPROCAL, a, 0.0f);
+}
+static void recip_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = 1.0f / x[i];
+}
+void agi_recip_fwd(ag_tensor *out) { agi_ew_fwd(out, recip_fwd_r); }
+/* da = -g * (out * out)  (PyTorch's reciprocal formula, same rounding) */
+static void recip_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += -g[i] * (y[i] * y[i]);
+}
+AGI_EW_BWD(agi_recip_bwd, recip_bwd_r)
+
+/* ---- rsqrt: out = 1 / sqrt(a);  inf at 0, NaN below 0 ---- */
+ag_tensor *ag_rsqrt(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_RSQRT, a, 0.0f); }
+static AGI_EW_INLINE void rsqrt_fwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = 1.0f / sqrtf(x[i]);
+}
+AGI_EW_WIDE(rsqrt_fwd_r)
+void agi_rsqrt_fwd(ag_tensor *out) { agi_ew_fwd(out, rsqrt_fwd_r); }
+/* da = (-0.5 * g) * out ** 3, out ** 3 as (out * out) * out  (PyTorch's
+ * -0.5 * grad * result.pow(3)) */
+static void rsqrt_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += (-0.5f * g[i]) * (y[i] * y[i] * y[i]);
+}
+AGI_EW_BWD(agi_rsqrt_bwd, rsqrt_bwd_r)
+
+/* ---- square: a * a, recorded as pow(a, 2) as PyTorch does (PowBackward0) ---- */
+ag_tensor *ag_square(ag_tape *t, ag_tensor *a)
+{
+    ag_tensor *in[1] = { a };
+    agi_call c = { .api = "ag_square", .nin = 1, .in = in, .param = { 2.0f } };
+    return agi_record(t, AGI_OP_POW, &c);
+}
+
+/* ---- log1p: out = ln(1 + a);  -inf at -1, NaN below, and inf above 1e38
+ * (PyTorch's CPU kernel is Sleef's log1pf, which returns inf there) ---- */
+ag_tensor *ag_log1p(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_LOG1P, a, 0.0f); }
+static void log1p_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = agi_log1pf(x[i]);
+}
+void agi_log1p_fwd(ag_tensor *out) { agi_ew_fwd(out, log1p_fwd_r); }
+/* da = g / (a + 1)  (log1p_backward; finite below -1, as in PyTorch) */
+static void log1p_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] / (x[i] + 1.0f);
+}
+AGI_EW_BWD(agi_log1p_bwd, log1p_bwd_r)
+
+/* ---- expm1: out = e ** a - 1, exact near 0 ---- */
+ag_tensor *ag_expm1(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_EXPM1, a, 0.0f); }
+static void expm1_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = expm1f(x[i]);
+}
+void agi_expm1_fwd(ag_tensor *out) { agi_ew_fwd(out, expm1_fwd_r); }
+/* da = g * (out + 1) */
+static void expm1_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *y = e->y, *g = e->g;
+    float *d = e->d;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += g[i] * (y[i] + 1.0f);
+}
+AGI_EW_BWD(agi_expm1_bwd, expm1_bwd_r)
+
+/* ---- erf: out = erf(a) ---- */
+ag_tensor *ag_erf(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_ERF, a, 0.0f); }
+static void erf_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = erff(x[i]);
+}
+void agi_erf_fwd(ag_tensor *out) { agi_ew_fwd(out, erf_fwd_r); }
+/* da = (2 / sqrt(pi)) * exp(-(a * a)) * g  (PyTorch's order; the constant in float) */
+static AGI_EW_INLINE void erf_bwd_r_body(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x, *g = e->g;
+    float *d = e->d;
+    const float c = 1.12837916709551257390f;
+    for (int64_t i = lo; i < hi; i++)
+        d[i] += c * agi_vexpf(-(x[i] * x[i])) * g[i];
+}
+AGI_EW_WIDE(erf_bwd_r)
+AGI_EW_BWD(agi_erf_bwd, erf_bwd_r)
+
+/* ---- sign, floor, ceil, round: piecewise constant, gradient exactly 0 ---- */
+ag_tensor *ag_sign(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_SIGN, a, 0.0f); }
+ag_tensor *ag_floor(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_FLOOR, a, 0.0f); }
+ag_tensor *ag_ceil(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_CEIL, a, 0.0f); }
+ag_tensor *ag_round(ag_tape *t, ag_tensor *a) { return agi_unary(t, AGI_OP_ROUND, a, 0.0f); }
+/* sign: 1, -1, or 0 for +-0 and NaN (torch.sign's (0 < a) - (a < 0)) */
+static void sign_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = (float)((x[i] > 0.0f) - (x[i] < 0.0f));
+}
+void agi_sign_fwd(ag_tensor *out) { agi_ew_fwd(out, sign_fwd_r); }
+static void floor_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = floorf(x[i]);
+}
+void agi_floor_fwd(ag_tensor *out) { agi_ew_fwd(out, floor_fwd_r); }
+static void ceil_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = ceilf(x[i]);
+}
+void agi_ceil_fwd(ag_tensor *out) { agi_ew_fwd(out, ceil_fwd_r); }
+/* round half to even (torch.round is std::nearbyint in the default rounding
+ * mode; the library never changes it) */
+static void round_fwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    const float *x = e->x;
+    float *y = e->y;
+    for (int64_t i = lo; i < hi; i++)
+        y[i] = nearbyintf(x[i]);
+}
+void agi_round_fwd(ag_tensor *out) { agi_ew_fwd(out, round_fwd_r); }
+/* da += 0: nothing to add (PyTorch's zeros_like(grad)); the input's gradient
+ * buffer is zeroed by the backward walk before anything is added to it */
+static void zero_bwd_r(const agi_ew *e, int64_t lo, int64_t hi)
+{
+    (void)e;
+    (void)lo;
+    (void)hi;
+}
+AGI_EW_BWD(agi_zero_bwd, zero_bwd_r)

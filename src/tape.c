@@ -127,7 +127,15 @@ ag_tensor *agi_record(ag_tape *t, int op, agi_call *c)
         for (int k = 0; k < c->nin && bad < 0; k++)
             if (c->in[k]->dtype != AG_FLOAT32)
                 bad = k;
-        if (bad >= 0 && (!agi_promotes(op) || c->nin > AGI_INLINE_INPUTS)) {
+        if (bad >= 0 && (c->nin > AGI_INLINE_INPUTS || !agi_promotes(op, c->nin, c->in))) {
+            bool any_bool = false;
+            for (int k = 0; k < c->nin; k++)
+                any_bool = any_bool || c->in[k]->dtype == AG_BOOL;
+            if (any_bool && (op == AGI_OP_SUB || op == AGI_OP_SUB_SCALAR ||
+                             op == AGI_OP_RSUB_SCALAR || op == AGI_OP_NEG))
+                return agi_fail(t, AG_ERR_ARG, "%s: subtraction or negation of a bool tensor is "
+                                "not supported (as in PyTorch; use ag_logical_not to invert a "
+                                "mask)", fn);
             if (c->nin == 2)
                 return agi_fail(t, AG_ERR_ARG, "%s: expected float32 inputs, got %s and %s "
                                 "(convert with ag_to_dtype)", fn,

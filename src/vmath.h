@@ -241,4 +241,12 @@ static inline float agi_vsigmoidf(float x)
     return (float)((x < 0.0f ? e : 1.0) / d);    /* NaN: NaN / NaN */
 }
 
+/* ---- log1p as PyTorch's CPU kernels compute it: Sleef's log1pf, which
+ * returns inf above 1e38 (libm's log1pf gives 87.5 to 88.7 there); libm's
+ * elsewhere (scalar: not for the vectorised loops) ---- */
+static inline float agi_log1pf(float x)
+{
+    return x > 1e38f ? INFINITY : log1pf(x);
+}
+
 #endif /* AG_VMATH_H */

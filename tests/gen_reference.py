@@ -3,7 +3,9 @@
 of libautograd's ops computed by PyTorch (1.13), for tests/test_reference.c.
 
 Run from anywhere with PyTorch installed:  /usr/bin/python3 tests/gen_reference.py
-The output is deterministic (torch.manual_seed); commit it. The C test needs no
+The output is deterministic (torch.manual_seed); commit it. Cases already in
+the data file are kept as they are there (see Writer.keep_existing; --all
+recomputes them). The C test needs no
 Python. Every op of the table (src/internal.h) must appear in some case; the C
 test checks that.
 
@@ -56,6 +58,12 @@ order. seed has the output's shape; grad <name> is d(sum(seed * output)) /
 d(input), i.e. input.grad after output.backward(seed), with the input's shape.
 Values are float32 printed with %.9g (so they read back exactly), or nan,
 inf, -inf.
+Dtypes: "input:int64 <name> ..." and "input:bool <name> ..." are leaves of
+that dtype (values as integers, 0 or 1 for bool) that do not require grad and
+have no grad line; "output:int64 ..." and "output:bool ..." outputs are
+compared exactly and have no seed and no grad lines. A float output's grad
+lines cover its float inputs only; with none (int64 * 0.5), its seed is
+unused.
 """
 
 # The op families' tokens and cases: each module has OPS (token name ->
@@ -68,7 +76,11 @@ import refgen_shape  # noqa: E402
 import refgen_reduce  # noqa: E402
 import refgen_linalg  # noqa: E402
 import refgen_loss  # noqa: E402
-FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss]
+import refgen_ew  # noqa: E402
+import refgen_dtype  # noqa: E402
+# new families go at the end: each case draws random numbers in order
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_ew,
+            refgen_dtype]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 
@@ -103,6 +115,27 @@ def fmt_values(t):
 
 def fmt_shape(shape):
     return " ".join([str(len(shape))] + [str(d) for d in shape])
+
+
+def make_leaf(name, arr, dtype=torch.float32):
+    """A case's input: float32 requiring grad, or an int64 / bool leaf."""
+    if dtype == torch.float32:
+        return torch.tensor(np.asarray(arr, dtype=np.float32), dtype=torch.float32,
+                            requires_grad=True)
+    assert dtype in (torch.int64, torch.bool), dtype
+    return torch.tensor(np.asarray(arr), dtype=dtype)
+
+
+def dtype_key(t):
+    """The line key's suffix: none for float32, ':int64' or ':bool'."""
+    return {torch.float32: "", torch.int64: ":int64", torch.bool: ":bool"}[t.dtype]
+
+
+def fmt_any(t):
+    """Values of a float32 tensor (fmt), or integers (0/1 for bool)."""
+    if t.dtype == torch.float32:
+        return fmt_values(t)
+    return " ".join(str(int(v)) for v in t.reshape(-1).tolist())
 
 
 def family_op(name):
@@ -147,26 +180,33 @@ class Writer:
         self.ops_used = set()
 
     def case(self, label, prog, inputs):
-        """inputs: list of (name, array-like float32 values with a shape)."""
+        """inputs: list of (name, array-like values with a shape), float32
+        leaves requiring grad, or (name, values, dtype) for torch.int64 and
+        torch.bool leaves (which cannot require grad)."""
         env = {}
         leaves = []
-        for name, arr in inputs:
-            arr = np.asarray(arr, dtype=np.float32)
-            x = torch.tensor(arr, dtype=torch.float32, requires_grad=True)
-            env[name] = x
-            leaves.append((name, x))
+        for inp in inputs:
+            x = make_leaf(*inp)
+            env[inp[0]] = x
+            leaves.append((inp[0], x))
         out = run(prog, env)
-        assert out.dtype == torch.float32
-        seed = torch.randn(out.shape, dtype=torch.float32)
-        out.backward(seed)
         lines = ["case " + label, "prog " + prog]
         for name, x in leaves:
-            lines.append("input %s %s %s" % (name, fmt_shape(x.shape), fmt_values(x)))
-        lines.append("output %s %s" % (fmt_shape(out.shape), fmt_values(out)))
-        lines.append("seed " + fmt_values(seed))
-        for name, x in leaves:
-            assert x.grad is not None, (label, name)
-            lines.append("grad %s %s" % (name, fmt_values(x.grad)))
+            lines.append("input%s %s %s %s" % (dtype_key(x), name, fmt_shape(x.shape),
+                                               fmt_any(x)))
+        lines.append("output%s %s %s" % (dtype_key(out), fmt_shape(out.shape), fmt_any(out)))
+        if out.dtype == torch.float32:
+            seed = torch.randn(out.shape, dtype=torch.float32)
+            if out.requires_grad:
+                out.backward(seed)
+            lines.append("seed " + fmt_values(seed))
+            for name, x in leaves:
+                if x.dtype != torch.float32:
+                    continue
+                assert x.grad is not None, (label, name)
+                lines.append("grad %s %s" % (name, fmt_values(x.grad)))
+        else:
+            assert out.dtype in (torch.int64, torch.bool), (label, out.dtype)
         lines.append("end")
         self.blocks.append("\n".join(lines))
         for tok in prog.split():
@@ -176,11 +216,11 @@ class Writer:
         """A program PyTorch rejects: the C side must report an error."""
         env = {}
         lines = ["case " + label, "prog " + prog]
-        for name, arr in inputs:
-            arr = np.asarray(arr, dtype=np.float32)
-            env[name] = torch.tensor(arr, dtype=torch.float32, requires_grad=True)
-            lines.append("input %s %s %s" % (name, fmt_shape(env[name].shape),
-                                             fmt_values(env[name])))
+        for inp in inputs:
+            name = inp[0]
+            env[name] = make_leaf(*inp)
+            lines.append("input%s %s %s %s" % (dtype_key(env[name]), name,
+                                               fmt_shape(env[name].shape), fmt_any(env[name])))
         try:
             run(prog, env)
         except (RuntimeError, IndexError, ValueError) as e:
@@ -192,6 +232,34 @@ class Writer:
         self.blocks.append("\n".join(lines))
         for tok in prog.split():
             self.ops_used.add(tok.split(":")[0])
+
+    def keep_existing(self, path):
+        """Replaces each block whose case and prog lines (and their
+        occurrence among equal ones) are already in the file at path by that
+        file's block: regenerating on another machine would change the last
+        bits of some values (OpenBLAS picks its kernels by CPU), and the
+        committed values stay the reference; only new cases are computed."""
+        if not os.path.exists(path):
+            return 0
+        old = {}
+        with open(path) as f:
+            text = f.read()
+        for block in text.split("\n\n"):
+            lines = [l for l in block.splitlines() if not l.startswith("#")]
+            if len(lines) >= 2 and lines[0].startswith("case "):
+                key = (lines[0], lines[1])
+                old.setdefault(key, []).append(block.strip("\n"))
+        seen = {}
+        kept = 0
+        for i, block in enumerate(self.blocks):
+            lines = block.splitlines()
+            key = (lines[0], lines[1])
+            n = seen.get(key, 0)
+            seen[key] = n + 1
+            if n < len(old.get(key, [])):
+                self.blocks[i] = old[key][n]
+                kept += 1
+        return kept
 
     def write(self, path):
         head = "".join("# " + l + "\n" if l else "#\n" for l in FORMAT.splitlines())
@@ -344,7 +412,10 @@ def main():
         expected_ops |= set(fam.OPS)
     missing = expected_ops - w.ops_used
     assert not missing, missing
+    kept = 0 if "--all" in sys.argv else w.keep_existing(OUT)
     size = w.write(OUT)
+    print("%d cases kept as committed, %d computed (--all recomputes all)"
+          % (kept, len(w.blocks) - kept))
     print("%s: %d cases, %d bytes (torch %s)" % (OUT, len(w.blocks), size, torch.__version__))
     return 0
 

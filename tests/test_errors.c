@@ -703,6 +703,84 @@ static void test_rng_bad_args(void **state)
     ag_tensor_free(x);
 }
 
+/* ---- issue #12's elementwise ops and scans: NULL, a foreign tape, a dim out
+ * of range, too few dims; the error names the function and nothing changes */
+static void test_ew_scan_errors(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f);
+    static const struct { const char *name; op1_fn f; } ops[] = {
+        { "ag_reciprocal", ag_reciprocal }, { "ag_rsqrt", ag_rsqrt }, { "ag_square", ag_square },
+        { "ag_log1p", ag_log1p }, { "ag_expm1", ag_expm1 }, { "ag_erf", ag_erf },
+        { "ag_sign", ag_sign }, { "ag_floor", ag_floor }, { "ag_ceil", ag_ceil },
+        { "ag_round", ag_round }, { "ag_silu", ag_silu }, { "ag_mish", ag_mish },
+    };
+    ag_tape *t = ag_tape_new(), *other = ag_tape_new();
+    ag_tensor *foreign = ag_exp(other, f.a);
+    assert_non_null(foreign);
+    char want[64];
+    for (size_t i = 0; i < COUNT(ops); i++) {
+        snprintf(want, sizeof want, "%s: input is NULL", ops[i].name);
+        ag_tape_reset(t);
+        assert_null(ops[i].f(t, NULL));
+        assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+        assert_string_equal(ag_tape_error(t), want);
+        snprintf(want, sizeof want, "%s: input was recorded on another tape", ops[i].name);
+        ag_tape_reset(t);
+        assert_null(ops[i].f(t, foreign));
+        assert_int_equal(ag_tape_status(t), AG_ERR_TAPE);
+        assert_string_equal(ag_tape_error(t), want);
+    }
+    ag_tape_reset(t);
+    assert_null(ag_rdiv_scalar(t, NULL, 2.0f));
+    assert_string_equal(ag_tape_error(t), "ag_rdiv_scalar: input is NULL");
+    ag_tape_reset(t);
+    assert_null(ag_softplus(t, foreign, 1.0f, 20.0f));
+    assert_string_equal(ag_tape_error(t), "ag_softplus: input was recorded on another tape");
+    ag_tape_reset(t);
+    assert_null(ag_elu(t, NULL, 1.0f));
+    assert_string_equal(ag_tape_error(t), "ag_elu: input is NULL");
+    ag_tape_reset(t);
+    assert_null(ag_hardtanh(t, NULL, -1.0f, 1.0f));
+    assert_string_equal(ag_tape_error(t), "ag_hardtanh: input is NULL");
+    /* dims out of range, with the shape */
+    ag_tape_reset(t);
+    assert_null(ag_cumsum(t, f.a, 2));
+    assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+    assert_string_equal(ag_tape_error(t), "ag_cumsum: dimension 2 is out of range for input "
+                        "of shape (2,3) (expected to be in range of [-2, 1])");
+    ag_tape_reset(t);
+    assert_null(ag_cumprod(t, f.a, -3));
+    assert_int_equal(ag_tape_status(t), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_cumprod: dimension -3 is out of range");
+    ag_tape_reset(t);
+    assert_null(ag_cumprod(t, foreign, 0));
+    assert_int_equal(ag_tape_status(t), AG_ERR_TAPE);
+    ag_tensor *v = ag_zeros(1, (const int64_t[]){ 3 }, true);
+    ag_tape_reset(t);
+    assert_null(ag_triu(t, v, 0));
+    assert_int_equal(ag_tape_status(t), AG_ERR_SHAPE);
+    assert_string_equal(ag_tape_error(t), "ag_triu: input of shape (3) must have at least 2 dimensions");
+    ag_tape_reset(t);
+    assert_null(ag_tril(t, NULL, 0));
+    assert_string_equal(ag_tape_error(t), "ag_tril: input is NULL");
+    /* an empty input with huge sizes: refused, or O(1) */
+    ag_tensor *e = ag_zeros(2, (const int64_t[]){ (int64_t)1 << 40, 0 }, true);
+    assert_non_null(e);
+    ag_tape_reset(t);
+    assert_int_equal(ag_numel(ag_cumsum(t, e, 0)), 0);
+    assert_int_equal(ag_numel(ag_cumprod(t, e, 1)), 0);
+    assert_int_equal(ag_numel(ag_triu(t, e, 1)), 0);
+    assert_int_equal(ag_tape_status(t), AG_OK);
+    ag_tensor_free(e);
+    ag_tensor_free(v);
+    fixture_check(&f);
+    ag_tape_free(t);
+    ag_tape_free(other);
+    fixture_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_var_extreme_correction),
         cmocka_unit_test(test_snprint_null_buf),
         cmocka_unit_test(test_rng_bad_args),
+        cmocka_unit_test(test_ew_scan_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -113,16 +113,21 @@ static inline const char *arg_field(const char *args, int i)
 #include "ref_reduce.inc"
 #include "ref_linalg.inc"
 #include "ref_loss.inc"
+#include "ref_ew.inc"
+#include "ref_dtype.inc"
 
-static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss };
+static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss,
+                                          ref_ew, ref_dtype };
 
 /* ---- the data file ---- */
 
 typedef struct ref_tensor {
+    int dtype;                 /* AG_FLOAT32 (values in v), AG_INT64 or AG_BOOL (in iv) */
     int ndim;
     int64_t shape[AG_MAX_DIMS];
     int64_t n;
     float v[MAX_VALUES];
+    int64_t iv[MAX_VALUES];
 } ref_tensor;
 
 typedef struct ref_input {
@@ -256,7 +261,36 @@ static void parse_values(reader *r, char **s, float *v, int64_t n)
     parse_check(r, next_token(s) == NULL, "too many values");
 }
 
-/* "<ndim> <dims...> <values...>" */
+/* Exactly n integers (0 or 1 for bool), to the end of the line. */
+static void parse_int_values(reader *r, char **s, int64_t *v, int64_t n, bool is_bool)
+{
+    parse_check(r, n <= MAX_VALUES, "tensor too large for this reader");
+    for (int64_t i = 0; i < n; i++) {
+        char *tok = next_token(s), *end;
+        parse_check(r, tok != NULL, "too few values");
+        errno = 0;
+        long long x = strtoll(tok, &end, 10);
+        parse_check(r, end != tok && *end == '\0' && errno == 0, "bad integer value");
+        parse_check(r, !is_bool || x == 0 || x == 1, "a bool value is not 0 or 1");
+        v[i] = (int64_t)x;
+    }
+    parse_check(r, next_token(s) == NULL, "too many values");
+}
+
+/* The dtype of a line key "input", "input:int64", "output:bool", ...; -1 if
+ * the suffix is not a dtype. */
+static int key_dtype(const char *key)
+{
+    const char *colon = strchr(key, ':');
+    if (!colon)
+        return AG_FLOAT32;
+    for (int d = AG_FLOAT32; d <= AG_BOOL; d++)
+        if (strcmp(colon + 1, ag_dtype_name((ag_dtype)d)) == 0)
+            return d;
+    return -1;
+}
+
+/* "<ndim> <dims...> <values...>", x->dtype already set */
 static void parse_tensor(reader *r, char **s, ref_tensor *x)
 {
     int64_t nd = parse_int(r, s);
@@ -268,7 +302,10 @@ static void parse_tensor(reader *r, char **s, ref_tensor *x)
         parse_check(r, x->shape[i] >= 0 && x->shape[i] <= MAX_VALUES, "bad dimension");
         x->n *= x->shape[i];
     }
-    parse_values(r, s, x->v, x->n);
+    if (x->dtype == AG_FLOAT32)
+        parse_values(r, s, x->v, x->n);
+    else
+        parse_int_values(r, s, x->iv, x->n, x->dtype == AG_BOOL);
 }
 
 static ref_input *find_input(ref_case *c, const char *name)
@@ -288,6 +325,13 @@ static void parse_case(reader *r, ref_case *c)
         parse_check(r, s != NULL, "file ends inside a case");
         char *key = next_token(&s);
         parse_check(r, key != NULL, "a line of spaces");
+        const int kd = key_dtype(key);
+        parse_check(r, kd >= 0, "unknown dtype");
+        if (strchr(key, ':')) {        /* input:<dtype>, output:<dtype> */
+            parse_check(r, strncmp(key, "input:", 6) == 0 || strncmp(key, "output:", 7) == 0,
+                        "a dtype on a line that takes none");
+            key[strchr(key, ':') - key] = '\0';
+        }
         if (strcmp(key, "end") == 0) {
             break;
         } else if (strcmp(key, "prog") == 0) {
@@ -305,13 +349,16 @@ static void parse_case(reader *r, ref_case *c)
             parse_check(r, name && strlen(name) < MAX_NAME, "bad input name");
             parse_check(r, !find_input(c, name), "input defined twice");
             strcpy(in->name, name);
+            in->x.dtype = kd;
             parse_tensor(r, &s, &in->x);
             c->n_in++;
         } else if (strcmp(key, "output") == 0) {
+            c->out.dtype = kd;
             parse_tensor(r, &s, &c->out);
             c->has_out = true;
         } else if (strcmp(key, "seed") == 0) {
             parse_check(r, c->has_out, "seed before output");
+            parse_check(r, c->out.dtype == AG_FLOAT32, "a seed for an output that is not float");
             parse_values(r, &s, c->seed, c->out.n);
             c->n_seed = c->out.n;
         } else if (strcmp(key, "error") == 0) {
@@ -320,6 +367,7 @@ static void parse_case(reader *r, ref_case *c)
             char *name = next_token(&s);
             ref_input *in = name ? find_input(c, name) : NULL;
             parse_check(r, in != NULL, "grad of an unknown input");
+            parse_check(r, in->x.dtype == AG_FLOAT32, "a grad for an input that is not float");
             parse_values(r, &s, in->grad, in->x.n);
             in->has_grad = true;
         } else {
@@ -330,10 +378,15 @@ static void parse_case(reader *r, ref_case *c)
         parse_check(r, has_prog && !c->has_out && c->n_in > 0, "bad error case");
         return;
     }
-    parse_check(r, has_prog && c->has_out && c->n_seed == c->out.n && c->n_in > 0,
+    /* a float output has a seed and a grad for every float input; an int64
+     * or bool output has neither (nothing can require grad through it) */
+    const bool float_out = c->out.dtype == AG_FLOAT32;
+    parse_check(r, has_prog && c->has_out && c->n_in > 0 &&
+                       (float_out ? c->n_seed == c->out.n : c->n_seed == 0),
                 "incomplete case");
     for (int k = 0; k < c->n_in; k++)
-        parse_check(r, c->in[k].has_grad, "an input has no grad line");
+        parse_check(r, c->in[k].has_grad == (float_out && c->in[k].x.dtype == AG_FLOAT32),
+                    float_out ? "an input has no grad line" : "a grad line without backward");
 }
 
 /* ---- checking ---- */
@@ -386,7 +439,17 @@ static void run_case(const ref_case *c, bool *used)
     assert_non_null(t);
     ag_tensor *leaf[MAX_INPUTS];
     for (int k = 0; k < c->n_in; k++) {
-        leaf[k] = ag_tensor_new(c->in[k].x.ndim, c->in[k].x.shape, c->in[k].x.v, true);
+        const ref_tensor *x = &c->in[k].x;
+        if (x->dtype == AG_FLOAT32) {
+            leaf[k] = ag_tensor_new(x->ndim, x->shape, x->v, true);
+        } else if (x->dtype == AG_INT64) {
+            leaf[k] = ag_tensor_i64(x->ndim, x->shape, x->iv);
+        } else {
+            bool b[MAX_VALUES];
+            for (int64_t i = 0; i < x->n; i++)
+                b[i] = x->iv[i] != 0;
+            leaf[k] = ag_tensor_bool(x->ndim, x->shape, b);
+        }
         assert_non_null(leaf[k]);
     }
 
@@ -458,8 +521,16 @@ static void run_case(const ref_case *c, bool *used)
         else
             assert_true(strlen(ag_tape_error(t)) > 0);
         for (int k = 0; k < c->n_in; k++) {   /* inputs intact */
-            for (int64_t j = 0; j < c->in[k].x.n; j++)
-                assert_memory_equal(&ag_data(leaf[k])[j], &c->in[k].x.v[j], sizeof(float));
+            const ref_tensor *x = &c->in[k].x;
+            for (int64_t j = 0; j < x->n; j++) {
+                if (x->dtype == AG_FLOAT32)
+                    assert_memory_equal(&ag_data(leaf[k])[j], &x->v[j], sizeof(float));
+                else if (x->dtype == AG_INT64)
+                    assert_true(ag_data_i64(leaf[k])[j] == x->iv[j]);
+                else
+                    assert_true(ag_data_bool(leaf[k])[j] == (x->iv[j] != 0));
+            }
+            assert_null(ag_grad(leaf[k]));
             ag_tensor_free(leaf[k]);
         }
         ag_tape_free(t);
@@ -475,8 +546,34 @@ static void run_case(const ref_case *c, bool *used)
     ag_tensor *seed = NULL;
     if (!check_shape(c, "output", out, &c->out))
         goto done;
+    if ((int)ag_dtype_of(out) != c->out.dtype) {
+        TU_REF_FAIL(TU_REF_MISMATCH, "%s:%d: case \"%s\": output is %s, PyTorch gives %s",
+                    c->file, c->line, c->label, ag_dtype_name(ag_dtype_of(out)),
+                    ag_dtype_name((ag_dtype)c->out.dtype));
+        goto done;
+    }
+    if (c->out.dtype != AG_FLOAT32) {   /* indices and masks: exactly */
+        for (int64_t i = 0; i < c->out.n; i++) {
+            const int64_t got = c->out.dtype == AG_INT64 ? ag_data_i64(out)[i]
+                                                         : (int64_t)ag_data_bool(out)[i];
+            if (got != c->out.iv[i])
+                TU_REF_FAIL(TU_REF_MISMATCH,
+                            "%s:%d: case \"%s\": output element %lld is %lld, PyTorch gives %lld",
+                            c->file, c->line, c->label, (long long)i, (long long)got,
+                            (long long)c->out.iv[i]);
+        }
+        assert_false(ag_requires_grad(out));
+        goto done;
+    }
     check_values(c, "output", ag_data(out), c->out.v, c->out.n);
 
+    bool any_float = false;
+    for (int k = 0; k < c->n_in; k++)
+        any_float = any_float || c->in[k].x.dtype == AG_FLOAT32;
+    if (!any_float) {          /* a float result of int64/bool inputs: nothing to backward */
+        assert_false(ag_requires_grad(out));
+        goto done;
+    }
     seed = ag_tensor_new(c->out.ndim, c->out.shape, c->seed, false);
     assert_non_null(seed);
     if (ag_backward_seed(t, out, seed) != AG_OK)
@@ -486,6 +583,10 @@ static void run_case(const ref_case *c, bool *used)
         char what[64];
         snprintf(what, sizeof what, "grad of %s", c->in[k].name);
         ag_tensor *g = ag_grad(leaf[k]);
+        if (c->in[k].x.dtype != AG_FLOAT32) {
+            assert_null(g);    /* an int64 or bool input gets none */
+            continue;
+        }
         if (!g)
             print_error("case \"%s\": %s is missing\n", c->label, what);
         assert_non_null(g);
