@@ -460,6 +460,15 @@ ag_tensor *ag_index_select(ag_tape *t, ag_tensor *x, int dim, int64_t n, const i
  * dim) and values in [0, x.shape[dim]), row-major. out has index_shape. */
 ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int dim, const int64_t *index_shape,
                      const int64_t *index);
+/* The same two with an int64 index tensor, as PyTorch takes it (its values
+ * are copied at the call). x may be of any dtype; the result has x's (and
+ * requires grad only for float32). index_select's index has 0 or 1 dims;
+ * gather's has x's ndim (0-dim and 1-dim count as one, and an empty index
+ * is not compared with x) and gives the result its shape. Negative indices
+ * are out of range (AG_ERR_ARG), as in PyTorch; a non-int64 index is an
+ * AG_ERR_ARG naming its dtype, an index of the wrong ndim AG_ERR_SHAPE. */
+ag_tensor *ag_index_select_tensor(ag_tape *t, ag_tensor *x, int dim, const ag_tensor *index);
+ag_tensor *ag_gather_tensor(ag_tape *t, ag_tensor *x, int dim, const ag_tensor *index);
 
 /* ---- reductions and softmax ---------------------------------------------- */
 
@@ -570,6 +579,13 @@ ag_ce_opts ag_ce_defaults(void);
  * outside [0, C) other than ignore_index is AG_ERR_ARG. opts may be NULL. */
 ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *input, const int64_t *target,
                             const ag_ce_opts *opts);
+/* ag_cross_entropy with an int64 target tensor, whose shape is checked as
+ * PyTorch does: a 0-dim target for input (C), (N) for (N, C), (N, d1..dK)
+ * for (N, C, d1..dK); any other shape is AG_ERR_SHAPE, a bool or float32
+ * target AG_ERR_ARG (class probabilities: ag_cross_entropy_prob). The
+ * values are copied at the call. */
+ag_tensor *ag_cross_entropy_tensor(ag_tape *t, ag_tensor *input, const ag_tensor *target,
+                                   const ag_ce_opts *opts);
 /* F.cross_entropy with class-probability targets: target has input's shape
  * (and gets a gradient if it requires grad); ignore_index does not apply and
  * mean divides by the number of positions (N * d1 * ... * dK). */

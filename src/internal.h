@@ -299,6 +299,17 @@ bool agi_shape_narrow(ag_tape *t, const char *fn, struct agi_call *c);
 bool agi_shape_select(ag_tape *t, const char *fn, struct agi_call *c);
 bool agi_shape_index_select(ag_tape *t, const char *fn, struct agi_call *c);
 bool agi_shape_gather(ag_tape *t, const char *fn, struct agi_call *c);
+/* gather's aux while recording (replaced by the index values): the index's
+ * ndim (-1: x's), its sizes and its values, row-major */
+typedef struct agi_gather_args {
+    int ndim;
+    const int64_t *shape;
+    const int64_t *index;
+} agi_gather_args;
+/* Checks an index tensor argument of fn (what: "index", "target"): not NULL,
+ * not from another tape, int64, sizes that fit. On failure records the error
+ * and returns false (ops_index.c). */
+bool agi_index_arg(ag_tape *t, const char *fn, const char *what, const ag_tensor *ix);
 
 /* reductions and softmax (ops_reduce.c): dims lists as bitmasks in ip[0],
  * keepdim in ip[1], var/std's correction in ip[2]; see the file's header */

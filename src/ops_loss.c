@@ -258,7 +258,7 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
     if (target && tbytes > 0)
         memcpy((char *)aux + wbytes, target, tbytes);
     ag_tensor *in[2] = { input, ptarget };
-    agi_call c = { .nin = ptarget ? 2 : 1, .in = in,
+    agi_call c = { .api = fn, .nin = ptarget ? 2 : 1, .in = in,
                    .param = { o.label_smoothing },
                    .ip = { (int)o.reduction, o.ignore_index, o.weight != NULL, ptarget != NULL },
                    .aux = aux, .aux_size = bytes };
@@ -275,6 +275,40 @@ ag_tensor *ag_cross_entropy(ag_tape *t, ag_tensor *input, const int64_t *target,
                             const ag_ce_opts *opts)
 {
     return ce_record(t, "ag_cross_entropy", input, NULL, target, opts);
+}
+
+ag_tensor *ag_cross_entropy_tensor(ag_tape *t, ag_tensor *input, const ag_tensor *target,
+                                   const ag_ce_opts *opts)
+{
+    const char *fn = "ag_cross_entropy_tensor";
+    if (!t)
+        return agi_fail_last("%s: tape is NULL", fn);
+    if (t->status != AG_OK)
+        return NULL;
+    if (!input)
+        return agi_fail(t, AG_ERR_ARG, "%s: input is NULL", fn);
+    if (!agi_index_arg(t, fn, "target", target))
+        return NULL;
+    /* PyTorch's rule: (C) takes a 0-dim target, (N, C, d1..dK) one of (N, d1..dK) */
+    if (input->ndim >= 1) {
+        int nd = 0;
+        int64_t want[AG_MAX_DIMS];
+        for (int d = 0; d < input->ndim; d++)
+            if (d != (input->ndim == 1 ? 0 : 1))
+                want[nd++] = input->shape[d];
+        bool ok = target->ndim == nd;
+        for (int d = 0; ok && d < nd; d++)
+            ok = target->shape[d] == want[d];
+        if (!ok) {
+            char s1[160], s2[160], s3[160];
+            return agi_fail(t, AG_ERR_SHAPE, "%s: expected target of shape %s for input of "
+                            "shape %s, got %s", fn, agi_shape_str(s1, sizeof s1, nd, want),
+                            agi_shape_str(s2, sizeof s2, input->ndim, input->shape),
+                            agi_shape_str(s3, sizeof s3, target->ndim, target->shape));
+        }
+    }
+    static const int64_t none[1] = { 0 };      /* an empty target is not "NULL" */
+    return ce_record(t, fn, input, NULL, target->numel > 0 ? agi_i64(target) : none, opts);
 }
 
 ag_tensor *ag_cross_entropy_prob(ag_tape *t, ag_tensor *input, ag_tensor *target,

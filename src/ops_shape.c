@@ -807,18 +807,21 @@ ag_tensor *ag_select(ag_tape *t, ag_tensor *x, int dim, int64_t index)
 }
 
 /* ---- index_select: ip[0] dim, ip[1] n, aux the n indices ----
- * out[..., j, ...] = x[..., index[j], ...] */
+ * out[..., j, ...] = x[..., index[j], ...]; x of any dtype (out has it) */
 
 void agi_isel_fwd(ag_tensor *out)
 {
     const ag_tensor *x = out->in[0];
     const int64_t *idx = out->aux;
+    const size_t es = agi_dtypes[x->dtype].size;
     int64_t n = out->ip[1], outer, size, inner;
     split3(x, (int)out->ip[0], &outer, &size, &inner);
-    float *o = out->data;
+    const char *xd = (const char *)x->data;
+    char *o = (char *)out->data;
+    const size_t row = (size_t)inner * es;
     for (int64_t b = 0; b < outer; b++)
-        for (int64_t j = 0; j < n; j++, o += inner)
-            memcpy(o, x->data + (b * size + idx[j]) * inner, (size_t)inner * sizeof(float));
+        for (int64_t j = 0; j < n; j++, o += row)
+            memcpy(o, xd + (size_t)(b * size + idx[j]) * row, row);
 }
 /* dx[..., index[j], ...] += dout[..., j, ...]  (repeated indices accumulate) */
 void agi_isel_bwd(const ag_tensor *out, const float *dout, float *const *din)
@@ -870,6 +873,7 @@ bool agi_shape_index_select(ag_tape *t, const char *fn, agi_call *c)
     if (x->ndim)
         c->shape[d] = n;
     c->ip[0] = d;
+    c->dtype = x->dtype;       /* (float32 unless the call is any_dtype) */
     return true;
 }
 
@@ -889,7 +893,7 @@ static void gather_walk(const ag_tensor *out, agi_bcast *w, int64_t *sdim)
 {
     const ag_tensor *x = out->in[0];
     const int d = (int)out->ip[0];
-    int64_t xs[AG_MAX_DIMS];
+    int64_t xs[AG_MAX_DIMS] = { 0 };   /* a 0-dim x under a 1-dim index: stride 0 */
     strides_of(x->ndim, x->shape, xs);
     *sdim = x->ndim ? xs[d] : 0;
     if (x->ndim)
@@ -897,20 +901,32 @@ static void gather_walk(const ag_tensor *out, agi_bcast *w, int64_t *sdim)
     walk_init(w, out->ndim, out->shape, xs);
 }
 
+/* out = x gathered, for x's element type T (one loop per dtype) */
+#define GATHER_LOOP(T, optr, xptr)                                                \
+    do {                                                                          \
+        const T *x_ = (const T *)(xptr);                                          \
+        T *o_ = (T *)(optr);                                                      \
+        AGI_BCAST_LOOP(&w, io, ia, ib, {                                          \
+            (void)ib;                                                             \
+            o_[io] = x_[ia + idx[io] * sd];                                       \
+        });                                                                       \
+    } while (0)
+
 void agi_gather_fwd(ag_tensor *out)
 {
     if (out->numel == 0)
         return;
-    const float *x = out->in[0]->data;
+    const ag_tensor *x = out->in[0];
     const int64_t *idx = out->aux;
-    float *o = out->data;
     int64_t sd;
     agi_bcast w;
     gather_walk(out, &w, &sd);
-    AGI_BCAST_LOOP(&w, io, ia, ib, {
-        (void)ib;
-        o[io] = x[ia + idx[io] * sd];
-    });
+    if (x->dtype == AG_INT64)
+        GATHER_LOOP(int64_t, out->data, x->data);
+    else if (x->dtype == AG_BOOL)
+        GATHER_LOOP(bool, out->data, x->data);
+    else
+        GATHER_LOOP(float, out->data, x->data);
 }
 /* dx[i with i[dim] = index[i...]] += dout[i...]  (a scatter-add) */
 void agi_gather_bwd(const ag_tensor *out, const float *dout, float *const *din)
@@ -928,31 +944,34 @@ void agi_gather_bwd(const ag_tensor *out, const float *dout, float *const *din)
     });
 }
 
-typedef struct gather_args {
-    const int64_t *shape;      /* x's ndim sizes */
-    const int64_t *index;
-} gather_args;
-
-/* aux a gather_args, replaced by the index itself */
+/* aux an agi_gather_args, replaced by the index itself. As PyTorch: a 0-dim
+ * index or x counts as 1-dim, and an empty index is not compared with x. */
 bool agi_shape_gather(ag_tape *t, const char *fn, agi_call *c)
 {
     const ag_tensor *x = c->in[0];
-    const gather_args *a = c->aux;
+    const agi_gather_args *a = c->aux;
+    const int ind = a->ndim < 0 ? x->ndim : a->ndim;
     char s1[160], s2[160];
     int d;
-    if (!wrap_dim(t, fn, c->ip[0], x->ndim, x, &d) || !check_ndim(t, fn, x->ndim, a->shape))
+    if (!wrap_dim(t, fn, c->ip[0], x->ndim, x, &d) || !check_ndim(t, fn, ind, a->shape))
         return false;
     int64_t n;
-    if (!agi_numel(x->ndim, a->shape, &n)) {
+    if (!agi_numel(ind, a->shape, &n)) {
         agi_fail(t, AG_ERR_SHAPE, "%s: index shape %s has a negative size or is too large", fn,
-                 agi_shape_str(s1, sizeof s1, x->ndim, a->shape));
+                 agi_shape_str(s1, sizeof s1, ind, a->shape));
         return false;
     }
-    for (int i = 0; n > 0 && i < x->ndim; i++)
+    if (n > 0 && (ind > 1 ? ind : 1) != (x->ndim > 1 ? x->ndim : 1)) {
+        agi_fail(t, AG_ERR_SHAPE, "%s: index of shape %s must have as many dimensions as the "
+                 "input of shape %s", fn, agi_shape_str(s1, sizeof s1, ind, a->shape),
+                 agi_shape_str(s2, sizeof s2, x->ndim, x->shape));
+        return false;
+    }
+    for (int i = 0; n > 0 && i < ind; i++)
         if (i != d && a->shape[i] > x->shape[i]) {
             agi_fail(t, AG_ERR_SHAPE, "%s: index shape %s must not be larger than the input's "
                      "shape %s apart from dimension %d", fn,
-                     agi_shape_str(s1, sizeof s1, x->ndim, a->shape),
+                     agi_shape_str(s1, sizeof s1, ind, a->shape),
                      agi_shape_str(s2, sizeof s2, x->ndim, x->shape), d);
             return false;
         }
@@ -968,10 +987,11 @@ bool agi_shape_gather(ag_tape *t, const char *fn, agi_call *c)
                      d, (long long)size);
             return false;
         }
-    c->ndim = x->ndim;
-    for (int i = 0; i < x->ndim; i++)
+    c->ndim = ind;
+    for (int i = 0; i < ind; i++)
         c->shape[i] = a->shape[i];
     c->ip[0] = d;
+    c->dtype = x->dtype;       /* (float32 unless the call is any_dtype) */
     c->aux = a->index;
     c->aux_size = (size_t)n * sizeof(int64_t);    /* n is below SIZE_MAX / 8 (agi_numel) */
     return true;
@@ -981,7 +1001,7 @@ ag_tensor *ag_gather(ag_tape *t, ag_tensor *x, int dim, const int64_t *index_sha
                      const int64_t *index)
 {
     ag_tensor *in[1] = { x };
-    gather_args a = { index_shape, index };
+    agi_gather_args a = { -1, index_shape, index };
     agi_call c = { .nin = 1, .in = in, .ip = { dim }, .aux = &a };
     return agi_record(t, AGI_OP_GATHER, &c);
 }
