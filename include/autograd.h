@@ -666,8 +666,9 @@ ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
 /* ---- printing in PyTorch's format ---------------------------------------- */
 
 /* Writes x as print(x) does in PyTorch 1.13, e.g. "tensor([2.])",
- * "tensor(1.2442)", "tensor([1., 2.], requires_grad=True)", followed by a
- * newline. Returns the number of characters written, or -1 on error (NULL x
+ * "tensor(1.2442)", "tensor([1., 2.], requires_grad=True)", and for int64 and
+ * bool "tensor([  1, -20, 300])", "tensor([ True, False])" (an empty one names
+ * its dtype: "tensor([], dtype=torch.int64)"), followed by a newline. Returns the number of characters written, or -1 on error (NULL x
  * or f, a failed write or allocation; ag_last_error() says which). */
 int ag_print(const ag_tensor *x);
 int ag_fprint(FILE *f, const ag_tensor *x);
