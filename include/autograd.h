@@ -297,6 +297,19 @@ bool ag_is_leaf(const ag_tensor *x);
  * ag_detach it first), and for requiring grad on an int64 or bool tensor
  * (only floating point tensors can require gradients). */
 ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad);
+/* x.grad = g: copies g (float32, x's shape; any tensor, a leaf or a recorded
+ * result, only read) into x's grad, creating it from x's allocator if x has
+ * none and reusing its memory if it has one. x.grad = None for g == NULL: the
+ * grad is freed (pointers ag_grad returned for it become invalid) and the
+ * next backward starts a new one from zeros. The grad then behaves as one
+ * backward made: ag_backward accumulates into it, optimizers step with it,
+ * ag_zero_grad zeroes it. Unlike PyTorch, which makes x.grad the tensor g
+ * itself, x.grad is a copy: later changes to g do not reach it, and it does
+ * not require grad. x must be a float32 leaf made by the caller (it need not
+ * require grad). AG_ERR_ARG (ag_last_error) for a NULL x, an op's result or
+ * an ag_detach result, an int64 or bool x or g, or a g of another shape;
+ * AG_ERR_NOMEM if the grad cannot be allocated. On error x.grad is as it was. */
+ag_status ag_set_grad(ag_tensor *x, const ag_tensor *g);
 /* Sets x.grad to zeros, keeping its memory (x.grad.zero_()). NULL-safe. */
 void ag_zero_grad(ag_tensor *x);
 /* Asks backward to keep the gradient of a non-leaf x (x.retain_grad()).
@@ -611,6 +624,41 @@ float ag_rng_normal(ag_rng *r);                         /* mean 0, std 1 (NaN fo
 ag_status ag_fill_uniform(ag_tensor *x, ag_rng *r, float lo, float hi);
 ag_status ag_fill_normal(ag_tensor *x, ag_rng *r, float mean, float std);
 
+/* Random tensors, new caller-owned leaves (free with ag_tensor_free), drawn
+ * from r. On error (ag_last_error: a NULL r, a bad shape, what PyTorch
+ * rejects) they return NULL having drawn nothing, so r is unchanged. */
+/* torch.rand / torch.randn(shape, requires_grad=): float32 uniform in [0, 1)
+ * (24 random bits each, as ag_rng_uniform) / standard normal (ag_rng_normal). */
+ag_tensor *ag_rand(int ndim, const int64_t *shape, bool requires_grad, ag_rng *r);
+ag_tensor *ag_randn(int ndim, const int64_t *shape, bool requires_grad, ag_rng *r);
+/* torch.randint(low, high, shape): int64 uniform in [low, high), without
+ * modulo bias, for any low < high (AG_ERR_ARG otherwise), INT64_MIN and
+ * INT64_MAX included. */
+ag_tensor *ag_randint(int64_t low, int64_t high, int ndim, const int64_t *shape, ag_rng *r);
+/* torch.randperm(n): a 1-dim int64 tensor holding 0..n-1 in a uniformly random
+ * order (Fisher-Yates); empty for n == 0, AG_ERR_ARG for n < 0. */
+ag_tensor *ag_randperm(int64_t n, ag_rng *r);
+/* torch.bernoulli(p): a float32 tensor of p's shape, element i 1 with
+ * probability p[i] and 0 otherwise (p == 0 never gives 1, p == 1 always).
+ * p is a float32 tensor (a leaf or a recorded result, only read) with every
+ * element in [0, 1] (NaN fails, as PyTorch). Unlike PyTorch's, the result
+ * never requires grad (there its gradient is zero). */
+ag_tensor *ag_bernoulli(const ag_tensor *p, ag_rng *r);
+/* torch.multinomial(probs, num_samples, replacement): int64 category indices
+ * drawn in proportion to the weights in probs, of shape (num_samples) for
+ * probs (C), or (R, num_samples) for probs (R, C), one row per row of probs
+ * (weights need not sum to 1). A category of probability 0 is never drawn
+ * with replacement; without it every index appears at most once per row,
+ * the ones of non-zero probability drawn first in proportion to their
+ * weights (each from what is left), then, if num_samples asks for more,
+ * those of probability 0 in increasing index order (PyTorch's order there
+ * is its topk's). AG_ERR_ARG, as PyTorch: probs not float32 or not 1- or
+ * 2-dim, num_samples <= 0, num_samples > C without replacement, C > 2^24,
+ * an element that is negative, inf or NaN, a row whose sum is 0 (an empty
+ * row included). */
+ag_tensor *ag_multinomial(const ag_tensor *probs, int64_t num_samples, bool replacement,
+                          ag_rng *r);
+
 /* ---- nn.Linear ------------------------------------------------------------ */
 
 typedef struct ag_linear ag_linear;
@@ -751,8 +799,9 @@ ag_status ag_gradcheck(ag_fn f, void *ud, int n, ag_tensor *const *inputs,
 /* ---- printing in PyTorch's format ---------------------------------------- */
 
 /* Writes x as print(x) does in PyTorch 1.13, e.g. "tensor([2.])",
- * "tensor(1.2442)", "tensor([1., 2.], requires_grad=True)", followed by a
- * newline. Returns the number of characters written, or -1 on error (NULL x
+ * "tensor(1.2442)", "tensor([1., 2.], requires_grad=True)", and for int64 and
+ * bool "tensor([  1, -20, 300])", "tensor([ True, False])" (an empty one names
+ * its dtype: "tensor([], dtype=torch.int64)"), followed by a newline. Returns the number of characters written, or -1 on error (NULL x
  * or f, a failed write or allocation; ag_last_error() says which). */
 int ag_print(const ag_tensor *x);
 int ag_fprint(FILE *f, const ag_tensor *x);

@@ -1,8 +1,8 @@
 /* print.c - printing tensors exactly as PyTorch 1.13's print(tensor) does.
  *
- * A port of torch/_tensor_str.py for float32 with the default print options:
- * precision 4, threshold 1000 elements (then summarize with edgeitems 3),
- * linewidth 80, sci_mode chosen automatically. Python's names are kept in the
+ * A port of torch/_tensor_str.py for float32, int64 and bool with the default
+ * print options: precision 4, threshold 1000 elements (then summarize with
+ * edgeitems 3), linewidth 80, sci_mode chosen automatically. Python's names are kept in the
  * comments (_Formatter, _vector_str, _add_suffixes, ...) so the two can be
  * read side by side. tests/test_print.c checks the output byte for byte
  * against str(tensor) from PyTorch (tests/gen_print_reference.py). */
@@ -43,36 +43,44 @@ static void spaces(out *o, int n)
 
 /* ---- the formatter (_Formatter) ---- */
 
-typedef struct fmt {
+/* An element is read through its index in the tensor's data, by functions of
+ * its dtype (one pointer call per element: printing is not a hot loop). */
+typedef struct fmt fmt;
+typedef int (*format_fn)(char *b, size_t n, const fmt *F, const ag_tensor *x, int64_t i);
+
+struct fmt {
+    format_fn format;  /* the element's text before padding (_Formatter.format) */
     bool int_mode, sci_mode;
     int max_width;
-    /* gathered over the non-zero finite elements shown */
+    /* float32: gathered over the non-zero finite elements shown */
     bool any;
     double min_abs, max_abs;
-} fmt;
+};
 
 /* The elements print shows: all of them, or with summarize only the first and
- * last EDGEITEMS along every dimension longer than 2 * EDGEITEMS. */
-typedef void (*visit_fn)(void *ctx, float v);
+ * last EDGEITEMS along every dimension longer than 2 * EDGEITEMS. f gets each
+ * one's index in x's data. */
+typedef void (*visit_fn)(void *ctx, const ag_tensor *x, int64_t i);
 
-static void visit(const float *d, const int64_t *shape, const int64_t *stride, int ndim,
-                  bool summarize, visit_fn f, void *ctx)
+static void visit(const ag_tensor *x, int64_t at, const int64_t *shape, const int64_t *stride,
+                  int ndim, bool summarize, visit_fn f, void *ctx)
 {
     if (ndim == 0) {
-        f(ctx, d[0]);
+        f(ctx, x, at);
         return;
     }
     int64_t n = shape[0];
     for (int64_t i = 0; i < n; i++) {
         if (summarize && n > 2 * EDGEITEMS && i == EDGEITEMS)
             i = n - EDGEITEMS;
-        visit(d + i * stride[0], shape + 1, stride + 1, ndim - 1, summarize, f, ctx);
+        visit(x, at + i * stride[0], shape + 1, stride + 1, ndim - 1, summarize, f, ctx);
     }
 }
 
-static void gather_range(void *ctx, float v)
+static void gather_range(void *ctx, const ag_tensor *x, int64_t i)
 {
     fmt *F = ctx;
+    const float v = x->data[i];
     if (!isfinite(v) || v == 0.0f)
         return;
     double a = fabs((double)v);
@@ -106,11 +114,20 @@ static int c_point(char *b, int n)
     return j;
 }
 
-/* One element as _Formatter.format writes it, before padding: "{:.4e}" in
- * sci mode, "{:.0f}" plus a '.' for finite values in int mode, else "{:.4f}".
- * Writes at most n - 1 characters (n <= INT_MAX) and returns how many. */
-static int fmt_plain(char *b, size_t n, const fmt *F, double v)
+/* Clamps snprintf's return to what b holds (cannot happen with n = 64: the
+ * widest float is "%.4f" of FLT_MAX, 44 bytes; an int64 20). */
+static int written(int w, size_t n)
 {
+    return w < 0 ? 0 : (size_t)w >= n ? (int)n - 1 : w;
+}
+
+/* A float32 element as _Formatter.format writes it, before padding: "{:.4e}"
+ * in sci mode, "{:.0f}" plus a '.' for finite values in int mode, else
+ * "{:.4f}". Writes at most n - 1 characters (n <= INT_MAX) and returns how
+ * many. */
+static int format_f32(char *b, size_t n, const fmt *F, const ag_tensor *x, int64_t i)
+{
+    const double v = (double)x->data[i];
     int w;
     if (isnan(v))
         w = snprintf(b, n, "nan");      /* Python never prints "-nan" */
@@ -122,21 +139,39 @@ static int fmt_plain(char *b, size_t n, const fmt *F, double v)
         w = snprintf(b, n, "%.0f.", v);
     else
         w = snprintf(b, n, "%.*f", PRECISION, v);
-    /* cannot happen with n = 64: the widest is "%.4f" of FLT_MAX, 44 bytes */
-    if (w < 0 || (size_t)w >= n)
-        w = w < 0 ? 0 : (int)n - 1;
+    w = written(w, n);
     return isfinite(v) ? c_point(b, w) : w;
 }
 
-static void gather_width(void *ctx, float v)
+/* int64 and bool elements: "{}".format(value), Python's str of an int or a bool */
+static int format_i64(char *b, size_t n, const fmt *F, const ag_tensor *x, int64_t i)
+{
+    (void)F;
+    return written(snprintf(b, n, "%lld", (long long)agi_i64(x)[i]), n);
+}
+
+static int format_bool(char *b, size_t n, const fmt *F, const ag_tensor *x, int64_t i)
+{
+    (void)F;
+    return written(snprintf(b, n, "%s", agi_b8(x)[i] ? "True" : "False"), n);
+}
+
+/* max_width over the elements shown: float32 ones count unless zero or not
+ * finite (_Formatter looks at nonzero_finite_vals only); int64 and bool ones
+ * all count */
+static void gather_width(void *ctx, const ag_tensor *x, int64_t i)
 {
     fmt *F = ctx;
-    if (!isfinite(v) || v == 0.0f)
-        return;
     char b[64];
-    int w = fmt_plain(b, sizeof b, F, (double)v);
+    int w = F->format(b, sizeof b, F, x, i);
     if (w > F->max_width)
         F->max_width = w;
+}
+
+static void gather_width_f32(void *ctx, const ag_tensor *x, int64_t i)
+{
+    if (isfinite(x->data[i]) && x->data[i] != 0.0f)
+        gather_width(ctx, x, i);
 }
 
 static void fmt_init(fmt *F, const ag_tensor *x, const int64_t *stride, bool summarize)
@@ -144,7 +179,13 @@ static void fmt_init(fmt *F, const ag_tensor *x, const int64_t *stride, bool sum
     memset(F, 0, sizeof *F);
     F->int_mode = true;
     F->max_width = 1;
-    visit(x->data, x->shape, stride, x->ndim, summarize, gather_range, F);
+    if (x->dtype != AG_FLOAT32) {       /* not floating_dtype: widths only */
+        F->format = x->dtype == AG_INT64 ? format_i64 : format_bool;
+        visit(x, 0, x->shape, stride, x->ndim, summarize, gather_width, F);
+        return;
+    }
+    F->format = format_f32;
+    visit(x, 0, x->shape, stride, x->ndim, summarize, gather_range, F);
     if (!F->any)
         return;
     if (F->int_mode)
@@ -152,22 +193,22 @@ static void fmt_init(fmt *F, const ag_tensor *x, const int64_t *stride, bool sum
     else
         F->sci_mode = F->max_abs / F->min_abs > 1000.0 || F->max_abs > 1e8 || F->min_abs < 1e-4;
     /* widths: in int mode "{:.0f}" plus the '.', else the formatted text */
-    visit(x->data, x->shape, stride, x->ndim, summarize, gather_width, F);
+    visit(x, 0, x->shape, stride, x->ndim, summarize, gather_width_f32, F);
 }
 
-/* One element, right-aligned to the formatter's width. */
-static void element(out *o, const fmt *F, float v)
+/* Element i of x, right-aligned to the formatter's width. */
+static void element(out *o, const fmt *F, const ag_tensor *x, int64_t i)
 {
     char b[64];
-    int w = fmt_plain(b, sizeof b, F, (double)v);
+    int w = F->format(b, sizeof b, F, x, i);
     spaces(o, F->max_width - w);
     put(o, b, (size_t)w);
 }
 
 /* ---- layout (_tensor_str_with_formatter) ---- */
 
-static void vector_str(out *o, const float *d, int64_t n, int64_t stride, int indent,
-                       bool summarize, const fmt *F)
+static void vector_str(out *o, const ag_tensor *x, int64_t at, int64_t n, int64_t stride,
+                       int indent, bool summarize, const fmt *F)
 {
     int element_length = F->max_width + 2;
     int per_line = (LINEWIDTH - indent) / element_length;
@@ -189,20 +230,20 @@ static void vector_str(out *o, const float *d, int64_t n, int64_t stride, int in
             i = n - EDGEITEMS - 1;
             continue;
         }
-        element(o, F, d[i * stride]);
+        element(o, F, x, at + i * stride);
     }
     put(o, "]", 1);
 }
 
-static void tensor_str(out *o, const float *d, const int64_t *shape, const int64_t *stride,
-                       int ndim, int indent, bool summarize, const fmt *F)
+static void tensor_str(out *o, const ag_tensor *x, int64_t at, const int64_t *shape,
+                       const int64_t *stride, int ndim, int indent, bool summarize, const fmt *F)
 {
     if (ndim == 0) {
-        element(o, F, d[0]);
+        element(o, F, x, at);
         return;
     }
     if (ndim == 1) {
-        vector_str(o, d, shape[0], stride[0], indent, summarize, F);
+        vector_str(o, x, at, shape[0], stride[0], indent, summarize, F);
         return;
     }
     put(o, "[", 1);
@@ -219,7 +260,7 @@ static void tensor_str(out *o, const float *d, const int64_t *shape, const int64
             i = n - EDGEITEMS - 1;
             continue;
         }
-        tensor_str(o, d + i * stride[0], shape + 1, stride + 1, ndim - 1, indent + 1,
+        tensor_str(o, x, at + i * stride[0], shape + 1, stride + 1, ndim - 1, indent + 1,
                    summarize, F);
     }
     put(o, "]", 1);
@@ -247,9 +288,12 @@ static void suffixes(out *o, size_t start, const char **sfx, int n, int indent)
     put(o, ")", 1);
 }
 
-/* _str_intern for a plain CPU float32 tensor: "tensor(" + _tensor_str +
- * suffixes. An empty tensor prints "[]" and, unless it is 1-dim, its size as
- * the first suffix: ", size=(0, 3)" (str of a Python tuple). */
+/* _str_intern for a plain CPU tensor: "tensor(" + _tensor_str + suffixes.
+ * An empty tensor prints "[]" and, unless it is 1-dim, its size as the first
+ * suffix: ", size=(0, 3)" (str of a Python tuple), then its dtype unless it
+ * is float32. A non-empty one never names its dtype: float32 is the default,
+ * and int64 and bool are among those _str_intern's has_default_dtype omits
+ * (their elements show it). */
 static int render(out *o, const ag_tensor *x)
 {
     if (!x)
@@ -258,8 +302,8 @@ static int render(out *o, const ag_tensor *x)
     size_t start = o->len;
     puts_(o, "tensor(");
     char size[32 + AG_MAX_DIMS * 24];   /* "size=(" + ", %lld" per dimension + ")" */
-    char gf[64];
-    const char *sfx[2];
+    char gf[64], dt[32];
+    const char *sfx[3];
     int ns = 0;
     if (x->numel == 0) {
         puts_(o, "[]");
@@ -271,6 +315,11 @@ static int render(out *o, const ag_tensor *x)
             snprintf(size + len, sizeof size - len, ")");
             sfx[ns++] = size;
         }
+        /* no element shows the dtype of an empty tensor: named unless float32 */
+        if (x->dtype != AG_FLOAT32) {
+            snprintf(dt, sizeof dt, "dtype=%s", agi_dtypes[x->dtype].torch);
+            sfx[ns++] = dt;
+        }
     } else {
         int64_t stride[AG_MAX_DIMS];
         int64_t s = 1;
@@ -281,7 +330,7 @@ static int render(out *o, const ag_tensor *x)
         bool summarize = x->numel > THRESHOLD;
         fmt F;
         fmt_init(&F, x, stride, summarize);
-        tensor_str(o, x->data, x->shape, stride, x->ndim, indent, summarize, &F);
+        tensor_str(o, x, 0, x->shape, stride, x->ndim, indent, summarize, &F);
     }
     /* grad_fn for a recorded result that requires grad, else requires_grad */
     if (!(x->flags & AGI_LEAF) && x->op >= 0 && (x->flags & AGI_REQ_GRAD)) {

@@ -297,6 +297,63 @@ ag_status ag_set_requires_grad(ag_tensor *x, bool requires_grad)
     return AG_OK;
 }
 
+/* x.grad = g (a copy) or, for g == NULL, x.grad = None. */
+ag_status ag_set_grad(ag_tensor *x, const ag_tensor *g)
+{
+    const char *fn = "ag_set_grad";
+    char sa[160], sb[160];
+    if (!x) {
+        agi_fail_last("%s: tensor is NULL", fn);
+        return AG_ERR_ARG;
+    }
+    if (!(x->flags & AGI_LEAF) || x->tape) {
+        agi_fail_last("%s: the tensor is %s; only a leaf made by the caller can have its grad "
+                      "set", fn, x->tape && (x->flags & AGI_LEAF) ? "an ag_detach result owned "
+                      "by a tape" : "the result of an op");
+        return AG_ERR_ARG;
+    }
+    if (x->dtype != AG_FLOAT32) {
+        agi_fail_last("%s: the tensor is %s; only float32 tensors have grads", fn,
+                      agi_dtype_str(x->dtype));
+        return AG_ERR_ARG;
+    }
+    if (!g) {                  /* x.grad = None: the grad and any grad of its own */
+        for (ag_tensor *q = x->grad, *next; q; q = next) {
+            next = q->grad;
+            agi_free(q->alloc, q, leaf_bytes(q));
+        }
+        x->grad = NULL;
+        return AG_OK;
+    }
+    if (g->dtype != AG_FLOAT32) {
+        agi_fail_last("%s: assigned grad has data of a different type: %s for a float32 tensor",
+                      fn, agi_dtype_str(g->dtype));
+        return AG_ERR_ARG;
+    }
+    bool same = g->ndim == x->ndim;
+    for (int i = 0; same && i < x->ndim; i++)
+        same = g->shape[i] == x->shape[i];
+    if (!same) {
+        agi_fail_last("%s: assigned grad has data of a different size: %s for a tensor of "
+                      "shape %s", fn, agi_shape_str(sa, sizeof sa, g->ndim, g->shape),
+                      agi_shape_str(sb, sizeof sb, x->ndim, x->shape));
+        return AG_ERR_ARG;
+    }
+    if (x->numel > 0 && !g->data) {
+        agi_fail_last("%s: the assigned grad of shape %s has no data", fn,
+                      agi_shape_str(sa, sizeof sa, g->ndim, g->shape));
+        return AG_ERR_ARG;
+    }
+    if (!agi_leaf_grad(x)) {   /* zeros of x's allocator, unless x has a grad already */
+        agi_fail_last("%s: out of memory for a grad of shape %s", fn,
+                      agi_shape_str(sb, sizeof sb, x->ndim, x->shape));
+        return AG_ERR_NOMEM;
+    }
+    if (x->numel > 0 && x->grad->data != g->data)
+        memcpy(x->grad->data, g->data, (size_t)x->numel * sizeof(float));
+    return AG_OK;
+}
+
 void ag_zero_grad(ag_tensor *x)
 {
     if (x && x->grad)

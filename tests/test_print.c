@@ -8,6 +8,7 @@
  * truncation), ag_fprint's output and the error returns. */
 #include "testutil.h"
 
+#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 
@@ -26,8 +27,10 @@ typedef struct ref_case {
     float param;
     bool requires_grad;       /* the leaf's */
     bool grad_enabled;        /* false: recorded under no_grad */
+    int dtype;                /* the leaf's: AG_FLOAT32, or AG_INT64 / AG_BOOL (a dtype line) */
     int64_t n;
-    float *data;              /* the leaf's elements */
+    float *data;              /* the leaf's elements (float32) */
+    int64_t *ints;            /* the leaf's elements (int64, and bool as 0 or 1) */
     float *result;            /* is_op: the op's elements, per PyTorch */
     char *text;               /* str(tensor) */
 } ref_case;
@@ -115,6 +118,36 @@ static float *read_values(ref_file *r, const char *key, int64_t expect_n)
     return v;
 }
 
+/* "data N" then N decimal integers spread over lines (int64 and bool
+ * leaves); a malloc'd array of at least one element. */
+static int64_t *read_ints(ref_file *r, int64_t expect_n, bool is_bool)
+{
+    char *s = expect(r, "data ");
+    long long n = strtoll(s, NULL, 10);
+    assert_int_equal(n, expect_n);
+    int64_t *v = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    assert_non_null(v);
+    int64_t got = 0;
+    while (got < n) {
+        char *p = next_line(r);
+        assert_non_null(p);
+        char *end;
+        for (;;) {
+            errno = 0;
+            long long u = strtoll(p, &end, 10);
+            if (end == p)
+                break;
+            assert_int_equal(errno, 0);
+            assert_true(got < n);
+            if (is_bool)
+                assert_true(u == 0 || u == 1);
+            v[got++] = (int64_t)u;
+            p = end;
+        }
+    }
+    return v;
+}
+
 static void parse_case(ref_file *r, ref_case *c)
 {
     memset(c, 0, sizeof *c);
@@ -153,7 +186,22 @@ static void parse_case(ref_file *r, ref_case *c)
         c->requires_grad = rg != 0;
         c->grad_enabled = ge != 0;
     }
-    c->data = read_values(r, "data ", numel);
+    if (strncmp(r->pos, "dtype ", 6) == 0) {  /* an int64 or bool leaf */
+        s = next_line(r) + 6;
+        assert_false(c->is_op || c->requires_grad);
+        if (!strcmp(s, "int64"))
+            c->dtype = AG_INT64;
+        else if (!strcmp(s, "bool"))
+            c->dtype = AG_BOOL;
+        else {
+            print_error("%s:%d: unknown dtype '%s'\n", REF_PATH, r->line, s);
+            fail();
+        }
+        c->ints = read_ints(r, numel, c->dtype == AG_BOOL);
+    } else {
+        c->dtype = AG_FLOAT32;
+        c->data = read_values(r, "data ", numel);
+    }
     if (c->is_op)
         c->result = read_values(r, "result ", numel);
 
@@ -223,6 +271,7 @@ static int ref_teardown(void **state)
     (void)state;
     for (int i = 0; i < REF.n; i++) {
         free(REF.cases[i].data);
+        free(REF.cases[i].ints);
         free(REF.cases[i].result);
         free(REF.cases[i].text);
     }
@@ -253,7 +302,18 @@ typedef struct built {
 static void build(built *b, const ref_case *c)
 {
     memset(b, 0, sizeof *b);
-    b->leaf = ag_tensor_new(c->ndim, c->shape, c->data, c->requires_grad);
+    if (c->dtype == AG_INT64) {
+        b->leaf = ag_tensor_i64(c->ndim, c->shape, c->ints);
+    } else if (c->dtype == AG_BOOL) {
+        bool *v = malloc((size_t)(c->n > 0 ? c->n : 1));
+        assert_non_null(v);
+        for (int64_t i = 0; i < c->n; i++)
+            v[i] = c->ints[i] != 0;
+        b->leaf = ag_tensor_bool(c->ndim, c->shape, v);
+        free(v);
+    } else {
+        b->leaf = ag_tensor_new(c->ndim, c->shape, c->data, c->requires_grad);
+    }
     assert_non_null(b->leaf);
     if (!c->is_op) {
         b->x = b->leaf;
@@ -333,6 +393,13 @@ static void test_case_count(void **state)
     }
     assert_true(ops >= 20);
     assert_true(suffix_wraps >= 5);
+    int ints = 0, bools = 0;
+    for (int i = 0; i < REF.n; i++) {
+        ints += REF.cases[i].dtype == AG_INT64;
+        bools += REF.cases[i].dtype == AG_BOOL;
+    }
+    assert_true(ints >= 50);
+    assert_true(bools >= 30);
 }
 
 /* Every case prints exactly as PyTorch does; all mismatches are listed before
@@ -622,6 +689,31 @@ static void test_grad_fn_variants(void **state)
     ag_tensor_free(c1);
 }
 
+/* Recorded int64 and bool results (x.long(), x.bool() of a float leaf that
+ * requires grad) print as PyTorch prints them: no dtype, no grad_fn (they do
+ * not require grad), and the size and dtype suffixes when empty. */
+static void test_typed_results(void **state)
+{
+    (void)state;
+    const int64_t s3[1] = { 3 }, s20[2] = { 2, 0 };
+    const float v[3] = { 1.0f, -20.0f, 300.0f };
+    ag_tensor *x = ag_tensor_new(1, s3, v, true), *e = ag_zeros(2, s20, true);
+    ag_tape *t = ag_tape_new();
+    char buf[128];
+    assert_true(ag_snprint(buf, sizeof buf, ag_long(t, x)) > 0);
+    assert_string_equal(buf, "tensor([  1, -20, 300])");
+    assert_true(ag_snprint(buf, sizeof buf, ag_bool(t, x)) > 0);
+    assert_string_equal(buf, "tensor([True, True, True])");
+    assert_true(ag_snprint(buf, sizeof buf, ag_float(t, ag_long(t, x))) > 0);
+    assert_string_equal(buf, "tensor([  1., -20., 300.])");
+    assert_true(ag_snprint(buf, sizeof buf, ag_long(t, e)) > 0);
+    assert_string_equal(buf, "tensor([], size=(2, 0), dtype=torch.int64)");
+    assert_int_equal(ag_tape_status(t), AG_OK);
+    ag_tape_free(t);
+    ag_tensor_free(x);
+    ag_tensor_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -634,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_tutorial_grads),
         cmocka_unit_test(test_locale_independent),
         cmocka_unit_test(test_grad_fn_variants),
+        cmocka_unit_test(test_typed_results),
     };
     return cmocka_run_group_tests(tests, NULL, ref_teardown);
 }
