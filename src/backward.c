@@ -394,6 +394,11 @@ ag_status ag_backward_seed(ag_tape *t, ag_tensor *root, const ag_tensor *seed)
         agi_fail(t, AG_ERR_ARG, "ag_backward_seed: seed is NULL");
         return t->status;
     }
+    if (seed->dtype != AG_FLOAT32) {
+        agi_fail(t, AG_ERR_ARG, "ag_backward_seed: seed is %s, not float32",
+                 agi_dtype_str(seed->dtype));
+        return t->status;
+    }
     bool same = seed->ndim == root->ndim;
     for (int i = 0; same && i < root->ndim; i++)
         same = seed->shape[i] == root->shape[i];

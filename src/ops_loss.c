@@ -240,6 +240,9 @@ static ag_tensor *ce_record(ag_tape *t, const char *fn, ag_tensor *input, ag_ten
     ce_geom g = ce_geometry(input);
     if (input->ndim < 1)
         g.c = g.p = 0;
+    if (o.weight && o.weight->dtype != AG_FLOAT32)
+        return agi_fail(t, AG_ERR_ARG, "%s: weight is %s, not float32", fn,
+                        agi_dtype_str(o.weight->dtype));
     if (o.weight && (o.weight->ndim != 1 || o.weight->shape[0] != g.c))
         return agi_fail(t, AG_ERR_SHAPE, "%s: weight of shape %s does not have one value per "
                         "class of input of shape %s", fn,

@@ -63,6 +63,10 @@ ag_status ag_fill_uniform(ag_tensor *x, ag_rng *r, float lo, float hi)
         agi_fail_last("ag_fill_uniform: %s is NULL", !x ? "tensor" : "generator");
         return AG_ERR_ARG;
     }
+    if (x->dtype != AG_FLOAT32) {
+        agi_fail_last("ag_fill_uniform: the tensor is %s, not float32", agi_dtype_str(x->dtype));
+        return AG_ERR_ARG;
+    }
     /* PyTorch's uniform_ checks: finite bounds, lo <= hi, hi - lo finite */
     if (!(isfinite(lo) && isfinite(hi) && lo <= hi && isfinite(hi - lo))) {
         agi_fail_last("ag_fill_uniform: expects a [lo, hi) range of finite floats, "
@@ -78,6 +82,10 @@ ag_status ag_fill_normal(ag_tensor *x, ag_rng *r, float mean, float std)
 {
     if (!x || !r) {
         agi_fail_last("ag_fill_normal: %s is NULL", !x ? "tensor" : "generator");
+        return AG_ERR_ARG;
+    }
+    if (x->dtype != AG_FLOAT32) {
+        agi_fail_last("ag_fill_normal: the tensor is %s, not float32", agi_dtype_str(x->dtype));
         return AG_ERR_ARG;
     }
     if (!(std >= 0.0f)) {      /* PyTorch's normal_ check (NaN fails too) */

@@ -181,6 +181,23 @@ static void test_promotion_and_its_errors(void **state)
     assert_null(c);
     assert_contains(ag_tape_error(t), "ag_cat: expected float32 inputs, got int64 and int64");
     ag_tape_reset(t);
+    /* tape-less functions that read floats refuse other dtypes too */
+    ag_rng r;
+    ag_rng_seed(&r, 1);
+    assert_int_equal(ag_fill_uniform(k, &r, 0.0f, 1.0f), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "ag_fill_uniform: the tensor is int64, not float32");
+    assert_int_equal(ag_fill_normal(m, &r, 0.0f, 1.0f), AG_ERR_ARG);
+    assert_contains(ag_last_error(), "ag_fill_normal: the tensor is bool, not float32");
+    y = ag_mul(t, x, x);
+    assert_int_equal(ag_backward_seed(t, y, k), AG_ERR_ARG);
+    assert_contains(ag_tape_error(t), "ag_backward_seed: seed is int64, not float32");
+    ag_tape_reset(t);
+    ag_tensor *logits = ag_zeros(2, (const int64_t[]){ 1, 3 }, true);
+    ag_ce_opts o = ag_ce_defaults();
+    o.weight = k;
+    assert_null(ag_cross_entropy(t, logits, (const int64_t[]){ 0 }, &o));
+    assert_contains(ag_tape_error(t), "ag_cross_entropy: weight is int64, not float32");
+    ag_tensor_free(logits);
     assert_memory_equal(ag_data_i64(k), kv, sizeof kv);
     ag_tape_free(t);
     ag_tensor_free(k);
