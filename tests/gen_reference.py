@@ -49,7 +49,12 @@ prog is a postfix (RPN) program run on a stack of tensors. A token is
   - the tokens of the op families, documented in tests/refgen_*.py.
 A case whose program PyTorch rejects has a line "error" instead of output,
 seed and grad lines: the C side must report an error and leave the inputs
-intact.
+intact. A case whose output is not float32 (indices: argmax, the indices
+of sort and topk) has a line
+    dtype <int64 or bool>
+before its output line, whose values are then integers (0 or 1 for bool),
+compared exactly, and no seed and grad lines: the output must have that
+dtype and not require grad.
 It must leave exactly one tensor, the output. Inputs are float32 leaves with
 requires_grad=True, holding prod(dims) values (1 for ndim 0) in row-major
 order. seed has the output's shape; grad <name> is d(sum(seed * output)) /
@@ -68,7 +73,8 @@ import refgen_shape  # noqa: E402
 import refgen_reduce  # noqa: E402
 import refgen_linalg  # noqa: E402
 import refgen_loss  # noqa: E402
-FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss]
+import refgen_index  # noqa: E402
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_index]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 
@@ -156,12 +162,21 @@ class Writer:
             env[name] = x
             leaves.append((name, x))
         out = run(prog, env)
-        assert out.dtype == torch.float32
-        seed = torch.randn(out.shape, dtype=torch.float32)
-        out.backward(seed)
         lines = ["case " + label, "prog " + prog]
         for name, x in leaves:
             lines.append("input %s %s %s" % (name, fmt_shape(x.shape), fmt_values(x)))
+        if out.dtype != torch.float32:     # indices (or bool values): no gradient
+            assert out.dtype in (torch.int64, torch.bool) and not out.requires_grad, label
+            lines.append("dtype " + str(out.dtype).replace("torch.", ""))
+            lines.append("output %s %s" % (fmt_shape(out.shape), " ".join(
+                str(int(v)) for v in out.reshape(-1).tolist())))
+            lines.append("end")
+            self.blocks.append("\n".join(lines))
+            for tok in prog.split():
+                self.ops_used.add(tok.split(":")[0])
+            return
+        seed = torch.randn(out.shape, dtype=torch.float32)
+        out.backward(seed)
         lines.append("output %s %s" % (fmt_shape(out.shape), fmt_values(out)))
         lines.append("seed " + fmt_values(seed))
         for name, x in leaves:

@@ -6,7 +6,8 @@
  * Each case is a postfix program over named inputs; the output's gradient is
  * the case's seed, given to ag_backward_seed. Outputs and gradients must match
  * within |ours - torch| <= 1e-5 + 1e-4 |torch|; NaN must be NaN and an
- * infinity the same infinity. The file's case count is checked, so a
+ * infinity the same infinity. An int64 or bool output (indices) must have
+ * that dtype, not require grad, and hold exactly PyTorch's values. The file's case count is checked, so a
  * truncated file fails, and every op of the table must appear in some case.
  *
  * The reader is tested too (test_reader): on a small copy of real cases it
@@ -113,8 +114,10 @@ static inline const char *arg_field(const char *args, int i)
 #include "ref_reduce.inc"
 #include "ref_linalg.inc"
 #include "ref_loss.inc"
+#include "ref_index.inc"
 
-static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss };
+static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss,
+                                          ref_index };
 
 /* ---- the data file ---- */
 
@@ -123,6 +126,7 @@ typedef struct ref_tensor {
     int64_t shape[AG_MAX_DIMS];
     int64_t n;
     float v[MAX_VALUES];
+    int64_t iv[MAX_VALUES];    /* the values of an int64 or bool output */
 } ref_tensor;
 
 typedef struct ref_input {
@@ -141,6 +145,7 @@ typedef struct ref_case {
     ref_input in[MAX_INPUTS];
     int n_in;
     ref_tensor out;
+    int out_dtype;             /* AG_FLOAT32, or a "dtype" line's: no seed, no grads */
     float seed[MAX_VALUES];
     int64_t n_seed;
     bool has_out;
@@ -256,8 +261,17 @@ static void parse_values(reader *r, char **s, float *v, int64_t n)
     parse_check(r, next_token(s) == NULL, "too many values");
 }
 
-/* "<ndim> <dims...> <values...>" */
-static void parse_tensor(reader *r, char **s, ref_tensor *x)
+/* Exactly n integers, to the end of the line. */
+static void parse_int_values(reader *r, char **s, int64_t *v, int64_t n)
+{
+    parse_check(r, n <= MAX_VALUES, "tensor too large for this reader");
+    for (int64_t i = 0; i < n; i++)
+        v[i] = parse_int(r, s);
+    parse_check(r, next_token(s) == NULL, "too many values");
+}
+
+/* "<ndim> <dims...> <values...>", integer values if ints */
+static void parse_tensor_as(reader *r, char **s, ref_tensor *x, bool ints)
 {
     int64_t nd = parse_int(r, s);
     parse_check(r, nd >= 0 && nd <= AG_MAX_DIMS, "bad ndim");
@@ -268,7 +282,15 @@ static void parse_tensor(reader *r, char **s, ref_tensor *x)
         parse_check(r, x->shape[i] >= 0 && x->shape[i] <= MAX_VALUES, "bad dimension");
         x->n *= x->shape[i];
     }
-    parse_values(r, s, x->v, x->n);
+    if (ints)
+        parse_int_values(r, s, x->iv, x->n);
+    else
+        parse_values(r, s, x->v, x->n);
+}
+
+static void parse_tensor(reader *r, char **s, ref_tensor *x)
+{
+    parse_tensor_as(r, s, x, false);
 }
 
 static ref_input *find_input(ref_case *c, const char *name)
@@ -307,11 +329,19 @@ static void parse_case(reader *r, ref_case *c)
             strcpy(in->name, name);
             parse_tensor(r, &s, &in->x);
             c->n_in++;
+        } else if (strcmp(key, "dtype") == 0) {
+            char *dt = next_token(&s);
+            parse_check(r, !c->has_out && c->out_dtype == AG_FLOAT32, "dtype after output");
+            parse_check(r, dt && (strcmp(dt, "int64") == 0 || strcmp(dt, "bool") == 0) &&
+                               next_token(&s) == NULL, "bad dtype");
+            c->out_dtype = dt[0] == 'i' ? AG_INT64 : AG_BOOL;
         } else if (strcmp(key, "output") == 0) {
-            parse_tensor(r, &s, &c->out);
+            parse_check(r, !c->has_out, "output defined twice");
+            parse_tensor_as(r, &s, &c->out, c->out_dtype != AG_FLOAT32);
             c->has_out = true;
         } else if (strcmp(key, "seed") == 0) {
             parse_check(r, c->has_out, "seed before output");
+            parse_check(r, c->out_dtype == AG_FLOAT32, "seed of an output without a gradient");
             parse_values(r, &s, c->seed, c->out.n);
             c->n_seed = c->out.n;
         } else if (strcmp(key, "error") == 0) {
@@ -320,6 +350,7 @@ static void parse_case(reader *r, ref_case *c)
             char *name = next_token(&s);
             ref_input *in = name ? find_input(c, name) : NULL;
             parse_check(r, in != NULL, "grad of an unknown input");
+            parse_check(r, c->out_dtype == AG_FLOAT32, "grad of an output without a gradient");
             parse_values(r, &s, in->grad, in->x.n);
             in->has_grad = true;
         } else {
@@ -327,7 +358,12 @@ static void parse_case(reader *r, ref_case *c)
         }
     }
     if (c->expect_error) {
-        parse_check(r, has_prog && !c->has_out && c->n_in > 0, "bad error case");
+        parse_check(r, has_prog && !c->has_out && c->out_dtype == AG_FLOAT32 && c->n_in > 0,
+                    "bad error case");
+        return;
+    }
+    if (c->out_dtype != AG_FLOAT32) {  /* (seed and grad lines were refused) */
+        parse_check(r, has_prog && c->has_out && c->n_in > 0, "incomplete case");
         return;
     }
     parse_check(r, has_prog && c->has_out && c->n_seed == c->out.n && c->n_in > 0,
@@ -376,6 +412,26 @@ static bool check_shape(const ref_case *c, const char *what, const ag_tensor *x,
                     agi_shape_str(s2, sizeof s2, want->ndim, want->shape));
     }
     return same;
+}
+
+/* An int64 or bool output: its dtype, no gradient, and exactly its values. */
+static void check_int_output(const ref_case *c, ag_tensor *out)
+{
+    if (ag_dtype_of(out) != (ag_dtype)c->out_dtype || ag_requires_grad(out)) {
+        TU_REF_FAIL(TU_REF_MISMATCH, "%s:%d: case \"%s\": output is %s%s, PyTorch's is %s",
+                    c->file, c->line, c->label, ag_dtype_name(ag_dtype_of(out)),
+                    ag_requires_grad(out) ? " requiring grad" : "",
+                    ag_dtype_name((ag_dtype)c->out_dtype));
+        return;
+    }
+    for (int64_t i = 0; i < c->out.n; i++) {
+        const int64_t got = c->out_dtype == AG_INT64 ? ag_data_i64(out)[i] : ag_data_bool(out)[i];
+        if (got != c->out.iv[i])
+            TU_REF_FAIL(TU_REF_MISMATCH,
+                        "%s:%d: case \"%s\": output element %lld is %lld, PyTorch gives %lld",
+                        c->file, c->line, c->label, (long long)i, (long long)got,
+                        (long long)c->out.iv[i]);
+    }
 }
 
 /* Runs c's program through the public API and checks the output and grads.
@@ -475,6 +531,10 @@ static void run_case(const ref_case *c, bool *used)
     ag_tensor *seed = NULL;
     if (!check_shape(c, "output", out, &c->out))
         goto done;
+    if (c->out_dtype != AG_FLOAT32) {
+        check_int_output(c, out);
+        goto done;
+    }
     check_values(c, "output", ag_data(out), c->out.v, c->out.n);
 
     seed = ag_tensor_new(c->out.ndim, c->out.shape, c->seed, false);
@@ -640,6 +700,15 @@ static void expect_variant(const char *old, const char *new_text, int outcome, c
     free(v);
 }
 
+/* tu_replace into a buffer kept until the next call (NULL: free it). */
+static const char *tu_replace_tmp(const char *s, const char *old, const char *new_text)
+{
+    static char *last;
+    free(last);
+    last = s ? tu_replace(s, old, new_text) : NULL;
+    return last;
+}
+
 static void test_reader(void **state)
 {
     (void)state;
@@ -721,6 +790,37 @@ static void test_reader(void **state)
                    "bad number");
     expect_variant("ops_reference 1 4", "ops_reference 2 4", TU_REF_MALFORMED,
                    "unknown format version");
+
+    /* an int64 output (a "dtype" line, no seed or grads) in place of the mul
+     * case: exact values, its dtype; seed and grad lines are refused */
+#define CASE_INT "case argmax\nprog x argmax:0:0\ninput x 1 4 1 5 5 2\ndtype int64\noutput 0 1\nend\n"
+    expect_variant(CASE_MUL, CASE_INT, TU_REF_OK, NULL);
+    expect_variant(CASE_MUL, "case sort\nprog x sort:0:1:0:i\ninput x 1 3 1 nan 2\n"
+                   "dtype int64\noutput 1 3 1 2 0\nend\n", TU_REF_OK, NULL);
+    expect_variant(CASE_MUL, "case bool\nprog x bool\ninput x 1 3 1 0 nan\n"
+                   "dtype bool\noutput 1 3 1 0 1\nend\n", TU_REF_OK, NULL);
+    expect_variant(CASE_MUL, "case bool\nprog x bool\ninput x 1 3 1 0 nan\n"
+                   "dtype bool\noutput 1 3 1 1 1\nend\n", TU_REF_MISMATCH,
+                   "case \"bool\": output element 1 is 0, PyTorch gives 1");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "output 0 1", "output 0 2"),
+                   TU_REF_MISMATCH, "case \"argmax\": output element 0 is 1, PyTorch gives 2");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "dtype int64", "dtype bool"),
+                   TU_REF_MISMATCH, "output is int64, PyTorch's is bool");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "output 0 1", "output 0 1.5"),
+                   TU_REF_MALFORMED, "bad integer");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "output 0 1\n", "output 0 1\nseed 1\n"),
+                   TU_REF_MALFORMED, "seed of an output without a gradient");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "output 0 1\n", "output 0 1\ngrad x 1 1 1 1\n"),
+                   TU_REF_MALFORMED, "grad of an output without a gradient");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "dtype int64\noutput 0 1\n",
+                                            "output 0 1\ndtype int64\n"),
+                   TU_REF_MALFORMED, "dtype after output");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "dtype int64", "dtype float64"),
+                   TU_REF_MALFORMED, "bad dtype");
+    expect_variant(CASE_MUL, tu_replace_tmp(CASE_INT, "output 0 1\n", ""), TU_REF_MALFORMED,
+                   "incomplete case");
+    tu_replace_tmp(NULL, NULL, NULL);
+#undef CASE_INT
 }
 
 int main(void)
