@@ -325,7 +325,7 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
 #define AGI_OPS_DTYPE(X)                                                                          \
     X(TO_DTYPE,    "to_dtype",    "ToCopyBackward0", 1, agi_to_dtype_shape, to_dtype_fwd, to_dtype_bwd, AGI_DOM_NOGRAD, no)
 
-/* ops that produce indices (ops_index.c): argmax/argmin (int64 results:
+/* ops that produce indices (ops_sort.c): argmax/argmin (int64 results:
  * no gradient, so no grad_fn is ever printed), sort (argsort is its
  * indices) and topk, whose values have gradients; see the file's header for
  * ip. torch.max/min over a dim with indices are the MAX/MIN rows. */

@@ -307,7 +307,7 @@ void agi_mean_bwd(const ag_tensor *out, const float *dout, float *const *din)
 /* ---- max, min over one dim: torch.max(x, dim).values ----
  * The first maximum along the dim wins, and a NaN beats any number (the
  * first NaN), as PyTorch's CPU kernel picks its index; the index is saved
- * (ag_max_with_indices, in ops_index.c, returns it). Any dtype, as PyTorch:
+ * (ag_max_with_indices, in ops_sort.c, returns it). Any dtype, as PyTorch:
  * the values have x's (only float32 ones carry a gradient). */
 
 typedef struct slices {

@@ -73,8 +73,8 @@ import refgen_shape  # noqa: E402
 import refgen_reduce  # noqa: E402
 import refgen_linalg  # noqa: E402
 import refgen_loss  # noqa: E402
-import refgen_index  # noqa: E402
-FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_index]
+import refgen_sort  # noqa: E402
+FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_sort]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 

@@ -114,10 +114,10 @@ static inline const char *arg_field(const char *args, int i)
 #include "ref_reduce.inc"
 #include "ref_linalg.inc"
 #include "ref_loss.inc"
-#include "ref_index.inc"
+#include "ref_sort.inc"
 
 static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss,
-                                          ref_index };
+                                          ref_sort };
 
 /* ---- the data file ---- */
 

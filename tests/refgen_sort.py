@@ -1,4 +1,4 @@
-"""refgen_index.py - gen_reference.py's tokens and cases for the index op family
+"""refgen_sort.py - gen_reference.py's tokens and cases for the index op family
 (argmax/argmin, max/min with indices, sort, argsort, topk).
 
 Tokens (name:args, see gen_reference.py). D is a dim (negative ones wrap), or

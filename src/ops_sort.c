@@ -1,4 +1,4 @@
-/* ops_index.c - the ops that produce indices: argmax/argmin, sort (and
+/* ops_sort.c - the ops that produce indices: argmax/argmin, sort (and
  * argsort, its indices), topk; and torch.max/min over a dim with their
  * indices (the MAX and MIN rows of ops_reduce.c, whose forward saves them).
  *
