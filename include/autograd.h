@@ -13,11 +13,12 @@
  *
  *   the version; status and errors, the allocator, tapes, tensors (leaves) and
  *   accessors; ops: arithmetic and elementwise math, activations, shapes and
- *   indexing, reductions and softmax, matmul; losses (mse_loss, cross_entropy);
- *   the random generator; nn.Linear; optimizers (SGD, Adam, AdamW); backward;
- *   ag_gradcheck; printing in PyTorch's format. Each op is named after its
- *   PyTorch counterpart (ag_log_softmax is torch.log_softmax) and follows its
- *   semantics: broadcasting, negative dims, NaN/inf, gradients at kinks.
+ *   indexing, reductions and softmax, sorting and indices, matmul; losses
+ *   (mse_loss, cross_entropy); the random generator; nn.Linear; optimizers
+ *   (SGD, Adam, AdamW); backward; ag_gradcheck; printing in PyTorch's format.
+ *   Each op is named after its PyTorch counterpart (ag_log_softmax is
+ *   torch.log_softmax) and follows its semantics: broadcasting, negative dims,
+ *   NaN/inf, gradients at kinks.
  *
  * EXAMPLE  (built and run by the test suite, so it cannot go stale)
  *
@@ -498,7 +499,9 @@ ag_tensor *ag_mean(ag_tape *t, ag_tensor *x, int ndims, const int *dims, bool ke
 
 /* torch.max(x, dim, keepdim).values (torch.min for ag_min). The gradient
  * goes to the one element PyTorch's index names: the first extremum along
- * dim, or the first NaN (NaN wins). AG_ERR_SHAPE if dim has size 0. */
+ * dim, or the first NaN (NaN wins). AG_ERR_SHAPE if dim has size 0. x may
+ * be int64 or bool too (the values have its dtype, without a gradient). The
+ * indices too: ag_max_with_indices. */
 ag_tensor *ag_max(ag_tape *t, ag_tensor *x, int dim, bool keepdim);
 ag_tensor *ag_min(ag_tape *t, ag_tensor *x, int dim, bool keepdim);
 /* torch.max(x), torch.min(x): a 0-dim result, NaN if x holds a NaN. The
@@ -544,6 +547,62 @@ ag_tensor *ag_cumprod(ag_tape *t, ag_tensor *x, int dim);
  * than 2 dims. */
 ag_tensor *ag_triu(ag_tape *t, ag_tensor *x, int64_t diagonal);
 ag_tensor *ag_tril(ag_tape *t, ag_tensor *x, int64_t diagonal);
+
+/* ---- sorting and indices ------------------------------------------------
+ * Indices are int64 positions along dim (over all elements, row-major, for
+ * the _all forms). The ops returning values and indices return the values
+ * and, if indices is not NULL, set *indices to the indices, of the values'
+ * shape. Both are owned by the tape, as every result; the indices tensor is
+ * a leaf that does not require grad (writing into it changes no gradient).
+ * On error both are NULL (*indices is set to NULL first). Float32 values
+ * carry x's gradient, which backward scatters to the elements they came
+ * from; int64 (and for sort, bool) inputs give values of their dtype, as in
+ * PyTorch, without a gradient. NaN counts as larger than every number
+ * throughout, as PyTorch's CPU kernels. Results are the same for any
+ * number of threads. */
+
+/* torch.argmax(x, dim, keepdim), torch.argmin: the index of the first
+ * maximum (minimum) along dim; a NaN counts as larger (smaller) than any
+ * number, so the first NaN wins, as PyTorch. x is float32 or int64 (a bool
+ * x is an AG_ERR_ARG: PyTorch does not implement it); AG_ERR_SHAPE if dim
+ * has size 0. */
+ag_tensor *ag_argmax(ag_tape *t, ag_tensor *x, int dim, bool keepdim);
+ag_tensor *ag_argmin(ag_tape *t, ag_tensor *x, int dim, bool keepdim);
+/* torch.argmax(x, keepdim=keepdim) (dim=None), torch.argmin: the flat index
+ * of the first maximum (minimum) over every element, 0-dim (keepdim: every
+ * dim kept with size 1). AG_ERR_SHAPE for an empty x. */
+ag_tensor *ag_argmax_all(ag_tape *t, ag_tensor *x, bool keepdim);
+ag_tensor *ag_argmin_all(ag_tape *t, ag_tensor *x, bool keepdim);
+
+/* torch.max(x, dim, keepdim) (torch.min): the values ag_max (ag_min) returns,
+ * with the gradient there described, and the indices of those elements. */
+ag_tensor *ag_max_with_indices(ag_tape *t, ag_tensor *x, int dim, bool keepdim,
+                               ag_tensor **indices);
+ag_tensor *ag_min_with_indices(ag_tape *t, ag_tensor *x, int dim, bool keepdim,
+                               ag_tensor **indices);
+
+/* torch.sort(x, dim, descending, stable): the slices along dim in
+ * ascending (descending) order, and where each element came from. NaN
+ * sorts above +inf (every NaN equal), -0 equals 0. Equal elements keep the
+ * order of their indices whether or not stable is set: the order of
+ * PyTorch's stable sort. (With stable false, PyTorch's order of equal
+ * elements is unspecified: it differs for slices of more than 16.) O(n)
+ * per slice (a radix sort). x is float32, int64 or bool. */
+ag_tensor *ag_sort(ag_tape *t, ag_tensor *x, int dim, bool descending, bool stable,
+                   ag_tensor **indices);
+/* torch.argsort(x, dim, descending, stable): ag_sort's indices alone (the
+ * values are not kept for a gradient). */
+ag_tensor *ag_argsort(ag_tape *t, ag_tensor *x, int dim, bool descending, bool stable);
+/* torch.topk(x, k, dim, largest, sorted): the k largest (smallest) elements
+ * along dim, in ag_sort's descending (ascending) order (NaN counts as the
+ * largest), and their indices: size k along dim. Among equal elements the
+ * lower index comes first (PyTorch's CPU choice among ties is unspecified),
+ * and the result is sorted whatever sorted says (PyTorch's order is
+ * unspecified without it). k in [0, size of dim], else AG_ERR_ARG; a 0-dim
+ * x takes k 0 or 1 and gives a 0-dim result either way, as PyTorch. x is
+ * float32 or int64 (bool: AG_ERR_ARG, as PyTorch). */
+ag_tensor *ag_topk(ag_tape *t, ag_tensor *x, int64_t k, int dim, bool largest, bool sorted,
+                   ag_tensor **indices);
 
 /* ---- matrix products ----------------------------------------------------- */
 

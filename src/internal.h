@@ -361,9 +361,19 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
 #define AGI_OPS_DTYPE(X)                                                                          \
     X(TO_DTYPE,    "to_dtype",    "ToCopyBackward0", 1, agi_to_dtype_shape, to_dtype_fwd, to_dtype_bwd, AGI_DOM_NOGRAD, no)
 
+/* ops that produce indices (ops_sort.c): argmax/argmin (int64 results:
+ * no gradient, so no grad_fn is ever printed), sort (argsort is its
+ * indices) and topk, whose values have gradients; see the file's header for
+ * ip. torch.max/min over a dim with indices are the MAX/MIN rows. */
+#define AGI_OPS_INDEX(X)                                                                          \
+    X(ARGMAX,      "argmax",      "NotDifferentiable", 1, agi_argmax_shape, argmax_fwd, arg_bwd,  AGI_DOM_NOGRAD, no) \
+    X(ARGMIN,      "argmin",      "NotDifferentiable", 1, agi_argmax_shape, argmin_fwd, arg_bwd,  AGI_DOM_NOGRAD, no) \
+    X(SORT,        "sort",        "SortBackward0",     1, agi_sort_shape,   sort_fwd,   sort_bwd, AGI_DOM_NONE, no)   \
+    X(TOPK,        "topk",        "TopkBackward0",     1, agi_topk_shape,   topk_fwd,   topk_bwd, AGI_DOM_NONE, no)
+
 #define AGI_OPS(X) AGI_OPS_ARITH(X) AGI_OPS_MATH(X) AGI_OPS_ACT(X) AGI_OPS_SHAPE(X) \
     AGI_OPS_REDUCE(X) AGI_OPS_LINALG(X) AGI_OPS_LOSS(X) AGI_OPS_NN(X) AGI_OPS_SCAN(X) \
-    AGI_OPS_DTYPE(X)
+    AGI_OPS_DTYPE(X) AGI_OPS_INDEX(X)
 
 enum agi_domain {
     AGI_DOM_REAL,   /* any value in [-2, 2] */

@@ -306,7 +306,9 @@ void agi_mean_bwd(const ag_tensor *out, const float *dout, float *const *din)
 
 /* ---- max, min over one dim: torch.max(x, dim).values ----
  * The first maximum along the dim wins, and a NaN beats any number (the
- * first NaN), as PyTorch's CPU kernel picks its index; the index is saved. */
+ * first NaN), as PyTorch's CPU kernel picks its index; the index is saved
+ * (ag_max_with_indices, in ops_sort.c, returns it). Any dtype, as PyTorch:
+ * the values have x's (only float32 ones carry a gradient). */
 
 typedef struct slices {
     int64_t outer, d, inner;
@@ -336,6 +338,7 @@ bool agi_shape_extreme_dim(ag_tape *t, const char *fn, agi_call *c)
     if (x->ndim > 0 && !nonempty(t, fn, x, 1u << d))
         return false;
     c->ip[0] = d;
+    c->dtype = x->dtype;       /* (the call has any_dtype: every dtype is valid) */
     reduced_shape(c, x->ndim > 0 ? 1u << d : 0u);
     c->save_size = (size_t)shape_numel(c) * sizeof(int64_t);
     return true;
@@ -344,31 +347,44 @@ bool agi_shape_extreme_dim(ag_tape *t, const char *fn, agi_call *c)
 static ag_tensor *extreme_dim_call(ag_tape *t, int op, ag_tensor *x, int dim, bool keepdim)
 {
     ag_tensor *in[1] = { x };
-    agi_call c = { .nin = 1, .in = in, .ip = { dim, keepdim } };
+    agi_call c = { .nin = 1, .in = in, .ip = { dim, keepdim }, .any_dtype = true };
     return agi_record(t, op, &c);
 }
+
+/* BETTER(v, best): v replaces the best so far */
+#define EXTREME_SCAN(T, BETTER)                                                    \
+    do {                                                                           \
+        const T *xd = (const T *)(const void *)x->data;                            \
+        T *y = (T *)(void *)out->data;                                             \
+        for (int64_t o = 0; o < s.outer; o++) {                                    \
+            for (int64_t j = 0; j < s.inner; j++) {                                \
+                const T *xs = xd + o * s.d * s.inner + j;                          \
+                T best = xs[0];                                                    \
+                int64_t bi = 0;                                                    \
+                for (int64_t d = 1; d < s.d; d++) {                                \
+                    const T v = xs[d * s.inner];                                   \
+                    if (BETTER) {                                                  \
+                        best = v;                                                  \
+                        bi = d;                                                    \
+                    }                                                              \
+                }                                                                  \
+                y[o * s.inner + j] = best;                                         \
+                arg[o * s.inner + j] = bi;                                         \
+            }                                                                      \
+        }                                                                          \
+    } while (0)
 
 static void extreme_dim_fwd(ag_tensor *out, bool is_max)
 {
     const ag_tensor *x = out->in[0];
     const slices s = slices_of(x, (int)out->ip[0]);
     int64_t *arg = out->save;
-    for (int64_t o = 0; o < s.outer; o++) {
-        for (int64_t j = 0; j < s.inner; j++) {
-            const float *xs = x->data + o * s.d * s.inner + j;
-            float best = xs[0];
-            int64_t bi = 0;
-            for (int64_t d = 1; d < s.d; d++) {
-                const float v = xs[d * s.inner];
-                if (!isnan(best) && (isnan(v) || (is_max ? v > best : v < best))) {
-                    best = v;
-                    bi = d;
-                }
-            }
-            out->data[o * s.inner + j] = best;
-            arg[o * s.inner + j] = bi;
-        }
-    }
+    if (x->dtype == AG_INT64)
+        EXTREME_SCAN(int64_t, is_max ? v > best : v < best);
+    else if (x->dtype == AG_BOOL)
+        EXTREME_SCAN(bool, is_max ? v > best : v < best);
+    else
+        EXTREME_SCAN(float, !isnan(best) && (isnan(v) || (is_max ? v > best : v < best)));
 }
 
 /* dx[index of the chosen element] = g */

@@ -21,6 +21,8 @@ const char *agi_grad_fn(const ag_tensor *x)
         return agi_ce_grad_fn(x);
     case AGI_OP_SUM:
         return x->ip[3] > 0 ? "SumBackward1" : "SumBackward0";
+    case AGI_OP_SORT:          /* sort(stable=True) is another overload */
+        return x->ip[2] ? "SortBackward1" : "SortBackward0";
     case AGI_OP_MEAN:
         return x->ip[3] > 0 ? "MeanBackward1" : "MeanBackward0";
     case AGI_OP_MATMUL: {

@@ -79,9 +79,10 @@ import refgen_loss  # noqa: E402
 import refgen_ew  # noqa: E402
 import refgen_dtype  # noqa: E402
 import refgen_index  # noqa: E402
+import refgen_sort  # noqa: E402
 # new families go at the end: each case draws random numbers in order
 FAMILIES = [refgen_act, refgen_shape, refgen_reduce, refgen_linalg, refgen_loss, refgen_ew,
-            refgen_dtype, refgen_index]
+            refgen_dtype, refgen_index, refgen_sort]
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "ops_reference.txt")
 

@@ -467,8 +467,10 @@ static inline void gc_expect(ag_fn f, void *ud, int n, ag_tensor **in, const cha
 #include "gc_loss.inc"
 #include "gc_ew.inc"
 
+#include "gc_sort.inc"
+
 static const gc_case *const GC_FAMILIES[] = { GC_ACT, GC_SHAPE, GC_REDUCE, GC_LINALG, GC_LOSS,
-                                              GC_EW, GC_SCAN };
+                                              GC_EW, GC_SCAN, GC_INDEX };
 
 /* ---- tests ---- */
 

@@ -116,9 +116,10 @@ static inline const char *arg_field(const char *args, int i)
 #include "ref_ew.inc"
 #include "ref_dtype.inc"
 #include "ref_index.inc"
+#include "ref_sort.inc"
 
 static const ref_family_fn FAMILIES[] = { ref_act, ref_shape, ref_reduce, ref_linalg, ref_loss,
-                                          ref_ew, ref_dtype, ref_index };
+                                          ref_ew, ref_dtype, ref_index, ref_sort };
 
 /* ---- the data file ---- */
 
