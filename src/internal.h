@@ -133,6 +133,9 @@ const char *agi_shape_str(char *buf, size_t n, int ndim, const int64_t *shape);
 /* numel of a shape, false if a size is negative or the product overflows the
  * byte count of a float array. */
 bool agi_numel(int ndim, const int64_t *shape, int64_t *numel);
+/* Wraps dim as PyTorch does for x (a 0-dim tensor accepts 0 and -1) into
+ * *out; false after agi_fail naming fn, x's shape and the range otherwise. */
+bool agi_wrap_dim(ag_tape *t, const char *fn, const ag_tensor *x, int64_t dim, int *out);
 /* Whether the product of the non-zero sizes stays within agi_numel's limit.
  * An empty leaf may have sizes such as (0, 2^62, 2^62) (PyTorch allows it, and
  * prints it); ops refuse them as inputs and results (agi_record,

@@ -26,22 +26,6 @@
 
 /* ---- dims ---- */
 
-/* Wraps dim as PyTorch does for a tensor of ndim dims (a 0-dim tensor
- * accepts 0 and -1); false after agi_fail if it is out of range. */
-static bool wrap_dim(ag_tape *t, const char *fn, const ag_tensor *x, int64_t dim, int *out)
-{
-    const int n = x->ndim > 0 ? x->ndim : 1;
-    if (dim < -n || dim >= n) {
-        char sb[160];
-        agi_fail(t, AG_ERR_ARG,
-                 "%s: dimension %lld is out of range for input of shape %s "
-                 "(expected to be in range of [%d, %d])",
-                 fn, (long long)dim, agi_shape_str(sb, sizeof sb, x->ndim, x->shape), -n, n - 1);
-        return false;
-    }
-    *out = (int)(dim < 0 ? dim + n : dim);
-    return true;
-}
 
 /* The caller's dims list (c->aux, c->ip[3] entries) as a bitmask in c->ip[0];
  * an empty list means every dim. False after agi_fail on a bad list. */
@@ -62,7 +46,7 @@ static bool parse_dims(ag_tape *t, const char *fn, agi_call *c)
     unsigned mask = 0;
     for (int64_t i = 0; i < nd; i++) {
         int d;
-        if (!wrap_dim(t, fn, x, dims[i], &d))
+        if (!agi_wrap_dim(t, fn, x, dims[i], &d))
             return false;
         if (mask & (1u << d)) {
             agi_fail(t, AG_ERR_ARG, "%s: dim %d appears multiple times in the list of dims", fn, d);
@@ -333,7 +317,7 @@ bool agi_shape_extreme_dim(ag_tape *t, const char *fn, agi_call *c)
 {
     const ag_tensor *x = c->in[0];
     int d;
-    if (!wrap_dim(t, fn, x, c->ip[0], &d))
+    if (!agi_wrap_dim(t, fn, x, c->ip[0], &d))
         return false;
     if (x->ndim > 0 && !nonempty(t, fn, x, 1u << d))
         return false;
@@ -691,7 +675,7 @@ void agi_lse_bwd(const ag_tensor *out, const float *dout, float *const *din)
 bool agi_shape_softmax(ag_tape *t, const char *fn, agi_call *c)
 {
     int d;
-    if (!wrap_dim(t, fn, c->in[0], c->ip[0], &d))
+    if (!agi_wrap_dim(t, fn, c->in[0], c->ip[0], &d))
         return false;
     c->ip[0] = d;
     return agi_shape_same(t, fn, c);

@@ -14,26 +14,11 @@
 
 #define SCAN_BLOCK 256         /* inner positions scanned together (the double accumulators) */
 
-/* dim in [-max(ndim, 1), max(ndim, 1)) made non-negative, else an error. */
-static bool scan_dim(ag_tape *t, const char *fn, const ag_tensor *x, int64_t dim, int *out)
-{
-    const int n = x->ndim > 0 ? x->ndim : 1;
-    if (dim < -n || dim >= n) {
-        char sb[160];
-        agi_fail(t, AG_ERR_ARG,
-                 "%s: dimension %lld is out of range for input of shape %s "
-                 "(expected to be in range of [%d, %d])",
-                 fn, (long long)dim, agi_shape_str(sb, sizeof sb, x->ndim, x->shape), -n, n - 1);
-        return false;
-    }
-    *out = (int)(dim < 0 ? dim + n : dim);
-    return true;
-}
 
 bool agi_scan_shape(ag_tape *t, const char *fn, agi_call *c)
 {
     int d;
-    if (!scan_dim(t, fn, c->in[0], c->ip[0], &d))
+    if (!agi_wrap_dim(t, fn, c->in[0], c->ip[0], &d))
         return false;
     c->ip[0] = d;
     return agi_shape_same(t, fn, c);

@@ -41,22 +41,6 @@
 
 /* ---- dims and slices ---- */
 
-/* Wraps dim as PyTorch does for a tensor of ndim dims (a 0-dim tensor
- * accepts 0 and -1); false after agi_fail if it is out of range. */
-static bool wrap_dim(ag_tape *t, const char *fn, const ag_tensor *x, int64_t dim, int *out)
-{
-    const int n = x->ndim > 0 ? x->ndim : 1;
-    if (dim < -n || dim >= n) {
-        char sb[160];
-        agi_fail(t, AG_ERR_ARG,
-                 "%s: dimension %lld is out of range for input of shape %s "
-                 "(expected to be in range of [%d, %d])",
-                 fn, (long long)dim, agi_shape_str(sb, sizeof sb, x->ndim, x->shape), -n, n - 1);
-        return false;
-    }
-    *out = (int)(dim < 0 ? dim + n : dim);
-    return true;
-}
 
 typedef struct slices {
     int64_t outer, d, inner;
@@ -134,7 +118,7 @@ bool agi_argmax_shape(ag_tape *t, const char *fn, agi_call *c)
         return true;
     }
     int d;
-    if (!wrap_dim(t, fn, x, c->ip[0], &d))
+    if (!agi_wrap_dim(t, fn, x, c->ip[0], &d))
         return false;
     if (x->ndim > 0 && x->shape[d] == 0) {
         agi_fail(t, AG_ERR_SHAPE, "%s: reduction dim %d of input of shape %s has size 0", fn, d,
@@ -534,7 +518,7 @@ bool agi_sort_shape(ag_tape *t, const char *fn, agi_call *c)
 {
     const ag_tensor *x = c->in[0];
     int d;
-    if (!dtype_ok(t, fn, x, true) || !wrap_dim(t, fn, x, c->ip[0], &d))
+    if (!dtype_ok(t, fn, x, true) || !agi_wrap_dim(t, fn, x, c->ip[0], &d))
         return false;
     c->ip[0] = d;
     c->dtype = x->dtype;
@@ -590,7 +574,7 @@ bool agi_topk_shape(ag_tape *t, const char *fn, agi_call *c)
 {
     const ag_tensor *x = c->in[0];
     int d;
-    if (!dtype_ok(t, fn, x, false) || !wrap_dim(t, fn, x, c->ip[0], &d))
+    if (!dtype_ok(t, fn, x, false) || !agi_wrap_dim(t, fn, x, c->ip[0], &d))
         return false;
     const int64_t size = x->ndim > 0 ? x->shape[d] : 1, k = c->ip[1];
     if (k < 0 || k > size) {

@@ -46,6 +46,21 @@ bool agi_numel(int ndim, const int64_t *shape, int64_t *numel)
     return true;
 }
 
+bool agi_wrap_dim(ag_tape *t, const char *fn, const ag_tensor *x, int64_t dim, int *out)
+{
+    const int n = x->ndim > 0 ? x->ndim : 1;
+    if (dim < -n || dim >= n) {
+        char sb[160];
+        agi_fail(t, AG_ERR_ARG,
+                 "%s: dimension %lld is out of range for input of shape %s "
+                 "(expected to be in range of [%d, %d])",
+                 fn, (long long)dim, agi_shape_str(sb, sizeof sb, x->ndim, x->shape), -n, n - 1);
+        return false;
+    }
+    *out = (int)(dim < 0 ? dim + n : dim);
+    return true;
+}
+
 bool agi_shape_fits(int ndim, const int64_t *shape)
 {
     const int64_t limit = (int64_t)((SIZE_MAX < INT64_MAX ? SIZE_MAX : INT64_MAX) / 8);
