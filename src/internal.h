@@ -136,6 +136,24 @@ bool agi_numel(int ndim, const int64_t *shape, int64_t *numel);
 /* Wraps dim as PyTorch does for x (a 0-dim tensor accepts 0 and -1) into
  * *out; false after agi_fail naming fn, x's shape and the range otherwise. */
 bool agi_wrap_dim(ag_tape *t, const char *fn, const ag_tensor *x, int64_t dim, int *out);
+/* x seen as (outer, d, inner) around dim: the products of the sizes before
+ * and after it, and its own size (dim must be valid, or 0 for a 0-dim x). */
+typedef struct agi_slices {
+    int64_t outer, d, inner;
+} agi_slices;
+static inline agi_slices agi_slices_of(const ag_tensor *x, int dim)
+{
+    agi_slices s = { 1, 1, 1 };
+    for (int i = 0; i < x->ndim; i++) {
+        if (i < dim)
+            s.outer *= x->shape[i];
+        else if (i == dim)
+            s.d = x->shape[i];
+        else
+            s.inner *= x->shape[i];
+    }
+    return s;
+}
 /* Whether the product of the non-zero sizes stays within agi_numel's limit.
  * An empty leaf may have sizes such as (0, 2^62, 2^62) (PyTorch allows it, and
  * prints it); ops refuse them as inputs and results (agi_record,

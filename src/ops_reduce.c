@@ -294,23 +294,6 @@ void agi_mean_bwd(const ag_tensor *out, const float *dout, float *const *din)
  * (ag_max_with_indices, in ops_sort.c, returns it). Any dtype, as PyTorch:
  * the values have x's (only float32 ones carry a gradient). */
 
-typedef struct slices {
-    int64_t outer, d, inner;
-} slices;
-
-static slices slices_of(const ag_tensor *x, int dim)
-{
-    slices s = { 1, 1, 1 };
-    for (int i = 0; i < x->ndim; i++) {
-        if (i < dim)
-            s.outer *= x->shape[i];
-        else if (i == dim)
-            s.d = x->shape[i];
-        else
-            s.inner *= x->shape[i];
-    }
-    return s;
-}
 
 /* Shape of the single-dim reductions; the index (int64 per output) in save. */
 bool agi_shape_extreme_dim(ag_tape *t, const char *fn, agi_call *c)
@@ -361,7 +344,7 @@ static ag_tensor *extreme_dim_call(ag_tape *t, int op, ag_tensor *x, int dim, bo
 static void extreme_dim_fwd(ag_tensor *out, bool is_max)
 {
     const ag_tensor *x = out->in[0];
-    const slices s = slices_of(x, (int)out->ip[0]);
+    const agi_slices s = agi_slices_of(x, (int)out->ip[0]);
     int64_t *arg = out->save;
     if (x->dtype == AG_INT64)
         EXTREME_SCAN(int64_t, is_max ? v > best : v < best);
@@ -374,7 +357,7 @@ static void extreme_dim_fwd(ag_tensor *out, bool is_max)
 /* dx[index of the chosen element] = g */
 static void extreme_dim_bwd(const ag_tensor *out, const float *dout, float *dx)
 {
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
+    const agi_slices s = agi_slices_of(out->in[0], (int)out->ip[0]);
     const int64_t *arg = out->save;
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t j = 0; j < s.inner; j++)
@@ -752,7 +735,7 @@ static void softmax_block(float *y, const float *x, int64_t n, int64_t st, int64
 
 static void softmax_fwd(ag_tensor *out, bool logp)
 {
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
+    const agi_slices s = agi_slices_of(out->in[0], (int)out->ip[0]);
     for (int64_t o = 0; o < s.outer; o++) {
         const int64_t base = o * s.d * s.inner;
         const float *x = out->in[0]->data + base;
@@ -822,7 +805,7 @@ static void softmax_back_row(float *dx, const float *y, const float *g, int64_t 
 
 static void softmax_bwd(const ag_tensor *out, const float *dout, float *dx, bool logp)
 {
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
+    const agi_slices s = agi_slices_of(out->in[0], (int)out->ip[0]);
     for (int64_t o = 0; o < s.outer; o++) {
         const int64_t base = o * s.d * s.inner;
         if (s.inner == 1) {

@@ -42,23 +42,6 @@
 /* ---- dims and slices ---- */
 
 
-typedef struct slices {
-    int64_t outer, d, inner;
-} slices;
-
-static slices slices_of(const ag_tensor *x, int dim)
-{
-    slices s = { 1, 1, 1 };
-    for (int i = 0; i < x->ndim; i++) {
-        if (i < dim)
-            s.outer *= x->shape[i];
-        else if (i == dim)
-            s.d = x->shape[i];
-        else
-            s.inner *= x->shape[i];
-    }
-    return s;
-}
 
 /* x's dtype is float32 or int64 (or bool, if allowed); else AG_ERR_ARG. */
 static bool dtype_ok(ag_tape *t, const char *fn, const ag_tensor *x, bool allow_bool)
@@ -167,7 +150,7 @@ bool agi_argmax_shape(ag_tape *t, const char *fn, agi_call *c)
 static void arg_fwd(ag_tensor *out, bool is_max)
 {
     const ag_tensor *x = out->in[0];
-    const slices s = out->ip[2] ? (slices){ 1, x->numel, 1 } : slices_of(x, (int)out->ip[0]);
+    const agi_slices s = out->ip[2] ? (agi_slices){ 1, x->numel, 1 } : agi_slices_of(x, (int)out->ip[0]);
     int64_t *y = agi_i64(out);
     if (x->dtype == AG_INT64) {
         if (is_max)
@@ -281,7 +264,7 @@ static inline uint64_t elem_key(const ag_tensor *x, int64_t i, bool desc)
 
 /* How the slices are split into tasks, and each task's scratch. */
 typedef struct splan {
-    slices s;
+    agi_slices s;
     int64_t rows;              /* slices: outer * inner */
     int64_t per;               /* slices per task */
     int ntasks;
@@ -293,7 +276,7 @@ typedef struct splan {
 static splan sort_plan(const ag_tensor *x, int dim)
 {
     splan p;
-    p.s = slices_of(x, dim);
+    p.s = agi_slices_of(x, dim);
     p.rows = p.s.outer * p.s.inner;
     const int64_t d = p.s.d > 0 ? p.s.d : 1;
     if (p.rows <= 1 || x->numel < AGI_PAR_MIN) {
@@ -502,7 +485,7 @@ static void sort_run(ag_tensor *out, int64_t m, bool desc)
 /* dx[(o*D + index)*inner + j] += dout at (o, i, j), for i < m */
 static void scatter_bwd(const ag_tensor *out, const float *dout, float *dx, int64_t m)
 {
-    const slices s = slices_of(out->in[0], (int)out->ip[0]);
+    const agi_slices s = agi_slices_of(out->in[0], (int)out->ip[0]);
     const int64_t *idx = out->save;
     for (int64_t o = 0; o < s.outer; o++)
         for (int64_t i = 0; i < m; i++) {
@@ -557,13 +540,13 @@ ag_tensor *ag_argsort(ag_tape *t, ag_tensor *x, int dim, bool descending, bool s
 
 void agi_sort_fwd(ag_tensor *out)
 {
-    sort_run(out, slices_of(out->in[0], (int)out->ip[0]).d, out->ip[1] != 0);
+    sort_run(out, agi_slices_of(out->in[0], (int)out->ip[0]).d, out->ip[1] != 0);
 }
 
 /* dx[index] += g, along the dim */
 void agi_sort_bwd(const ag_tensor *out, const float *dout, float *const *din)
 {
-    scatter_bwd(out, dout, din[0], slices_of(out->in[0], (int)out->ip[0]).d);
+    scatter_bwd(out, dout, din[0], agi_slices_of(out->in[0], (int)out->ip[0]).d);
 }
 
 /* ---- topk: torch.topk(x, k, dim, largest, sorted) ----
