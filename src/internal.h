@@ -6,7 +6,7 @@
 
 #include <stdarg.h>
 
-/* ---- allocation (alloc.c) ---------------------------------------------------
+/* ---- allocation (core/alloc.c) ---------------------------------------------------
  * Every byte goes through one allocator hook. Sizes are checked for overflow. */
 
 typedef struct agi_alloc {
@@ -24,7 +24,7 @@ bool agi_mul_size(size_t a, size_t b, size_t *out);
  * `return agi_fail_last(...)` reads well in pointer-returning functions. */
 void *agi_fail_last(const char *fmt, ...);
 
-/* ---- arena (arena.c) ----------------------------------------------------------
+/* ---- arena (core/arena.c) ----------------------------------------------------------
  * A chain of blocks. Reset rewinds to the first block and keeps them all, so
  * the same sequence of requests after a reset is served from the same blocks
  * without touching the allocator. */
@@ -101,7 +101,7 @@ struct ag_tape {
     char msg[256];
 };
 
-/* ---- dtypes (dtype.c) ----
+/* ---- dtypes (core/dtype.c) ----
  * One row per dtype: what printing, messages and allocation need. Kernels stay
  * typed: an op checks dtypes once (agi_record, or its shape function) and runs
  * a loop of one element type. bool is stored as C bool, one byte. */
@@ -178,7 +178,7 @@ bool agi_leaf_grad(ag_tensor *x);
 /* Frees a grad made by agi_leaf_grad and sets x.grad to NULL. */
 void agi_leaf_grad_drop(ag_tensor *x);
 
-/* ---- threads (pool.c) ----
+/* ---- threads (core/pool.c) ----
  * Runs fn(ctx, 0..ntasks-1) on the pool: the caller and the workers take the
  * tasks in order from a shared counter; returns when all are done. The
  * tasks must be independent; to keep results bit-identical for any thread
@@ -196,7 +196,7 @@ void agi_parallel_for(int ntasks, agi_task_fn fn, void *ctx);
 typedef void (*agi_range_fn)(void *ctx, int64_t lo, int64_t hi);
 void agi_parallel_range(int64_t n, agi_range_fn fn, void *ctx);
 
-/* ---- vector width of the math-heavy elementwise loops (simd.c, unary.h) ----
+/* ---- vector width of the math-heavy elementwise loops (kernels/simd.c, kernels/unary.h) ----
  * agi_simd() is the level to run (the best available, or AG_SIMD's);
  * agi_simd_force(level) makes every thread use that level (-1: back to
  * normal; ignored if unavailable), for tests comparing the widths. */
@@ -245,7 +245,7 @@ void agi_simd_force(int level);
     X(DIV_SCALAR,  "div_scalar",  "DivBackward0",  1, agi_shape_same,  divs_fwd,    divs_bwd,    AGI_DOM_NONE, ew) \
     X(RDIV_SCALAR, "rdiv_scalar", "MulBackward0",  1, agi_shape_same,  rdivs_fwd,   rdivs_bwd,   AGI_DOM_POS, ew)
 
-/* elementwise math (ops_math.c); ag_square records a POW row (PyTorch's
+/* elementwise math (ops/math.c); ag_square records a POW row (PyTorch's
  * square is pow(x, 2)) */
 #define AGI_OPS_MATH(X)                                                                           \
     X(POW,         "pow",         "PowBackward0",  1, agi_shape_same,  pow_fwd,     pow_bwd,     AGI_DOM_POS, ew)  \
@@ -267,7 +267,7 @@ void agi_simd_force(int level);
     X(CEIL,        "ceil",        "CeilBackward0",  1, agi_shape_same, ceil_fwd,    zero_bwd,    AGI_DOM_REAL, ew) \
     X(ROUND,       "round",       "RoundBackward0", 1, agi_shape_same, round_fwd,   zero_bwd,    AGI_DOM_REAL, ew)
 
-/* activations and elementwise comparisons (ops_act.c); gelu's param[0] is 1
+/* activations and elementwise comparisons (ops/act.c); gelu's param[0] is 1
  * for the tanh approximation, clamp's and hardtanh's param[0..1] are their
  * bounds, softplus's are beta and threshold, elu's param[0] is alpha */
 #define AGI_OPS_ACT(X)                                                                            \
@@ -285,7 +285,7 @@ void agi_simd_force(int level);
     X(HARDTANH,    "hardtanh",    "HardtanhBackward0",  1, agi_shape_same,  hardtanh_fwd, hardtanh_bwd, AGI_DOM_NONE, ew) \
     X(MISH,        "mish",        "MishBackward0",      1, agi_shape_same,  mish_fwd,    mish_bwd,    AGI_DOM_REAL, ew)
 
-/* shape and indexing: views, permutes, cat, narrow, index_select (ops_shape.c) */
+/* shape and indexing: views, permutes, cat, narrow, index_select (ops/shape.c) */
 #define AGI_OPS_SHAPE(X)                                                                                                  \
     X(RESHAPE,      "reshape",      "ReshapeAliasBackward0", 1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
     X(VIEW,         "view",         "ViewBackward0",         1, agi_shape_reshape,      view_fwd,    view_bwd,    AGI_DOM_NONE, no) \
@@ -303,7 +303,7 @@ void agi_simd_force(int level);
     X(SELECT,       "select",       "SelectBackward0",       1, agi_shape_select,       slice_fwd,   slice_bwd,   AGI_DOM_NONE, no) \
     X(INDEX_SELECT, "index_select", "IndexSelectBackward0",  1, agi_shape_index_select, isel_fwd,    isel_bwd,    AGI_DOM_NONE, no) \
     X(GATHER,       "gather",       "GatherBackward0",       1, agi_shape_gather,       gather_fwd,  gather_bwd,  AGI_DOM_NONE, no)
-/* their shape functions (ops_shape.c) */
+/* their shape functions (ops/shape.c) */
 struct agi_call;
 bool agi_shape_reshape(ag_tape *t, const char *fn, struct agi_call *c);
 bool agi_shape_flatten(ag_tape *t, const char *fn, struct agi_call *c);
@@ -329,10 +329,10 @@ typedef struct agi_gather_args {
 } agi_gather_args;
 /* Checks an index tensor argument of fn (what: "index", "target"): not NULL,
  * not from another tape, int64, sizes that fit. On failure records the error
- * and returns false (ops_index.c). */
+ * and returns false (ops/index.c). */
 bool agi_index_arg(ag_tape *t, const char *fn, const char *what, const ag_tensor *ix);
 
-/* reductions and softmax (ops_reduce.c): dims lists as bitmasks in ip[0],
+/* reductions and softmax (ops/reduce.c): dims lists as bitmasks in ip[0],
  * keepdim in ip[1], var/std's correction in ip[2]; see the file's header */
 struct agi_call;
 bool agi_shape_reduce(ag_tape *t, const char *fn, struct agi_call *c);      /* sum, mean, logsumexp */
@@ -356,21 +356,21 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
     X(SOFTMAX,     "softmax",     "SoftmaxBackward0",    1, agi_shape_softmax,     softmax_fwd,     softmax_bwd,     AGI_DOM_NONE, no) \
     X(LOG_SOFTMAX, "log_softmax", "LogSoftmaxBackward0", 1, agi_shape_softmax,     log_softmax_fwd, log_softmax_bwd, AGI_DOM_NONE, no)
 
-/* matmul (ops_linalg.c) */
+/* matmul (ops/linalg.c) */
 #define AGI_OPS_LINALG(X)                                                                         \
     X(MATMUL,      "matmul",      "MmBackward0",   2, agi_matmul_shape, matmul_fwd,  matmul_bwd,  AGI_DOM_NONE, no)
 
-/* fused losses (ops_loss.c) */
+/* fused losses (ops/loss.c) */
 #define AGI_OPS_LOSS(X)                                                                           \
     X(MSE_LOSS,           "mse_loss",           "MseLossBackward0",  2,  agi_mse_shape, mse_fwd, mse_bwd, AGI_DOM_NONE, no) \
     X(CROSS_ENTROPY,      "cross_entropy",      "NllLossBackward0",  1,  agi_ce_shape,  ce_fwd,  ce_bwd,  AGI_DOM_NONE, no) \
     X(CROSS_ENTROPY_PROB, "cross_entropy_prob", "CrossEntropyProbBackward", 2, agi_ce_shape, ce_fwd, ce_bwd, AGI_DOM_NONE, no)
 
-/* nn building blocks (ops_nn.c) */
+/* nn building blocks (ops/nn.c) */
 #define AGI_OPS_NN(X)                                                                             \
     X(AFFINE,      "affine",      "AddmmBackward0", -1, agi_affine_shape, affine_fwd, affine_bwd, AGI_DOM_NONE, no)
 
-/* scans and triangles (ops_scan.c): the dim (cumsum, cumprod) or the
+/* scans and triangles (ops/scan.c): the dim (cumsum, cumprod) or the
  * diagonal (triu, tril) in ip[0] */
 #define AGI_OPS_SCAN(X)                                                                           \
     X(CUMSUM,      "cumsum",      "CumsumBackward0",  1, agi_scan_shape, cumsum_fwd,  cumsum_bwd,  AGI_DOM_NONE, no) \
@@ -378,11 +378,11 @@ bool agi_shape_softmax(ag_tape *t, const char *fn, struct agi_call *c);     /* s
     X(TRIU,        "triu",        "TriuBackward0",    1, agi_tri_shape,  triu_fwd,    triu_bwd,    AGI_DOM_NONE, no) \
     X(TRIL,        "tril",        "TrilBackward0",    1, agi_tri_shape,  tril_fwd,    tril_bwd,    AGI_DOM_NONE, no)
 
-/* dtype conversion (dtype.c): ip[0] is the target dtype */
+/* dtype conversion (core/dtype.c): ip[0] is the target dtype */
 #define AGI_OPS_DTYPE(X)                                                                          \
     X(TO_DTYPE,    "to_dtype",    "ToCopyBackward0", 1, agi_to_dtype_shape, to_dtype_fwd, to_dtype_bwd, AGI_DOM_NOGRAD, no)
 
-/* ops that produce indices (ops_sort.c): argmax/argmin (int64 results:
+/* ops that produce indices (ops/sort.c): argmax/argmin (int64 results:
  * no gradient, so no grad_fn is ever printed), sort (argsort is its
  * indices) and topk, whose values have gradients; see the file's header for
  * ip. torch.max/min over a dim with indices are the MAX/MIN rows. */
@@ -439,7 +439,7 @@ typedef void (*agi_backward_fn)(const ag_tensor *out, const float *dout, float *
  * inputs all have its numel (no broadcasting), on the caller's thread:
  * d[k][i - lo] += dout[i - lo] * d(out)/d(in[k]) at element i. dout and d[k]
  * point at element lo of their arrays (which may be tile-sized scratch: see
- * the backward in backward.c); the inputs' and the result's data are read at
+ * the backward in core/backward.c); the inputs' and the result's data are read at
  * element i of their own arrays. Per element it computes exactly what the
  * backward kernel computes. */
 typedef void (*agi_tile_fn)(const ag_tensor *out, const float *dout, float *const *din,
@@ -482,7 +482,7 @@ const char *agi_ce_grad_fn(const ag_tensor *out);
 bool agi_shape_same(ag_tape *t, const char *fn, agi_call *c);
 bool agi_shape_bcast(ag_tape *t, const char *fn, agi_call *c);
 
-/* ---- matrix products (gemm.c, ops_linalg.c) ----
+/* ---- matrix products (kernels/gemm.c, ops/linalg.c) ----
  * agi_sgemm: C (+)= op(A) op(B) for row-major float matrices, where op(X) is
  * X, or X^T if its flag is set. op(A) is m x k, op(B) k x n, C m x n; lda, ldb
  * and ldc are the row strides of A, B and C as stored (A is m x k, or k x m
@@ -501,7 +501,7 @@ bool agi_sgemm_with(int impl, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                     int64_t ldc, bool accumulate);
 bool agi_matmul_shape(ag_tape *t, const char *fn, agi_call *c);
 
-/* ---- broadcasting (broadcast.c) ----
+/* ---- broadcasting (core/broadcast.c) ----
  * A binary op's output walked in row-major order, with the element strides of
  * its two inputs (0 along broadcast dimensions). Dimensions are merged where
  * possible; nd >= 1 and every n[i] >= 1. */

@@ -1,5 +1,5 @@
 """refgen_act.py - gen_reference.py's tokens and cases for the elementwise math
-and activation ops (ops_math.c, ops_act.c, and div in ops_arith.c).
+and activation ops (ops/math.c, ops/act.c, and div in ops/arith.c).
 
 Tokens (name:args, see gen_reference.py):
   div, pow_tensor, maximum, minimum

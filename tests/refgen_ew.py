@@ -1,6 +1,6 @@
 """refgen_ew.py - gen_reference.py's tokens and cases for the elementwise ops,
-scans and tape constants of issue #12 point 4 (ops_math.c, ops_arith.c,
-ops_act.c, ops_scan.c, ops_const.c). Its cases come after every other
+scans and tape constants of issue #12 point 4 (ops/math.c, ops/arith.c,
+ops/act.c, ops/scan.c; the tape constants are in ops/math.c). Its cases come after every other
 family's (FAMILIES' last entry), so the random draws of the older cases, and
 their values, are unchanged.
 

@@ -1,5 +1,5 @@
 """refgen_index.py - gen_reference.py's tokens and cases for the ops taking an
-int64 index tensor (src/ops_index.c, ag_cross_entropy_tensor).
+int64 index tensor (src/ops/index.c, ag_cross_entropy_tensor).
 
 Tokens (name:args, see gen_reference.py):
   index_select_t:D   pops index, then x; pushes x.index_select(D, index)

@@ -1,4 +1,4 @@
-/* test_backward.c - the backward walk's fast paths (src/backward.c) against
+/* test_backward.c - the backward walk's fast paths (src/core/backward.c) against
  * the plain op-by-op walk, bit for bit:
  *   - runs of elementwise ops done in tiles with scratch gradients: a graph
  *     on n elements (tiled) against the same graph on chunks of n too small
@@ -14,7 +14,7 @@
 #include "testutil.h"
 #include "internal.h"
 
-#define N_BIG (3 * 4096 + 123)  /* above backward.c's RUN_MIN, tiles of 1024 and a tail */
+#define N_BIG (3 * 4096 + 123)  /* above core/backward.c's RUN_MIN, tiles of 1024 and a tail */
 #define N_PAR (70000 + 77)     /* above AGI_PAR_MIN: tiles spread over threads */
 #define CHUNK 1000              /* below RUN_MIN: op by op */
 

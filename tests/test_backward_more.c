@@ -1,7 +1,7 @@
 /* test_backward_more.c - adversarial tests of the backward walk's fast paths
- * (src/backward.c: tiled runs of elementwise ops, scratch gradients, zeroing
+ * (src/core/backward.c: tiled runs of elementwise ops, scratch gradients, zeroing
  * at first write, the seed used in place as an elementwise root's gradient)
- * and of the elementwise loops' vector widths (src/simd.c), bit for bit
+ * and of the elementwise loops' vector widths (src/kernels/simd.c), bit for bit
  * against the same graph evaluated on chunks too small to tile (op by op).
  * Cases: views and detached leaves inside runs, broadcasting neighbours,
  * tensors used twice and across runs, more scratch candidates than slots,

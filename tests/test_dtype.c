@@ -318,7 +318,7 @@ static void test_arange_linspace_match_pytorch(void **state)
             /* arange exactly (PyTorch's algorithm); linspace's ends exactly
              * and its inner values within 2 ulp: PyTorch's vectorised kernel
              * rounds some inner values differently with the vector width of
-             * the build (src/dtype.c) */
+             * the build (src/core/dtype.c) */
             const bool exact = is_arange || i == 0 || i == n - 1;
             const double tol = exact ? 0.0 : 2.4e-7 * fabs(want) + 1e-30;
             if (fabs(got - (dt == AG_INT64 ? want : (double)(float)want)) > tol)

@@ -1,4 +1,4 @@
-/* test_gemm.c - agi_sgemm (src/gemm.c) against a naive double-accumulating
+/* test_gemm.c - agi_sgemm (src/kernels/gemm.c) against a naive double-accumulating
  * product: every implementation (portable blocked, vector extensions, AVX2
  * and AVX-512 blocked where the CPU has them, unblocked, and the automatic
  * choice), all four transposition flags, assign and accumulate, over sizes

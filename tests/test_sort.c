@@ -1,4 +1,4 @@
-/* test_sort.c - the ops that produce indices (src/ops_sort.c): argmax,
+/* test_sort.c - the ops that produce indices (src/ops/sort.c): argmax,
  * argmin, max/min with indices, sort, argsort and topk.
  *
  * Their values are checked against PyTorch in test_reference; here, against

@@ -1,18 +1,18 @@
-/* test_vmath.c - the vectorisable float functions of src/vmath.h against
+/* test_vmath.c - the vectorisable float functions of src/kernels/vmath.h against
  * libm's double functions (as the exact result) over a sweep of the whole
  * float range (every STRIDE-th bit pattern, both signs) plus dense runs where
  * they are hard (near 0, around pi/2 multiples, the overflow and underflow
  * edges of exp, the tanh and sigmoid switch points, denormals), asserting the
- * ulp bounds vmath.h states; their special values (inf, NaN, signed zeros,
+ * ulp bounds kernels/vmath.h states; their special values (inf, NaN, signed zeros,
  * exact cases); and the ops that use them on tensors holding the arguments
  * the vectorised trig loops leave to libm; and that the ops' loops give the
- * same bits at every vector width this CPU has (src/simd.c).
+ * same bits at every vector width this CPU has (src/kernels/simd.c).
  *
  * AG_VMATH_STRIDE=1 in the environment sweeps all 2^32 floats (minutes). */
 #include "testutil.h"
 
 #include "internal.h"
-#include "vmath.h"
+#include "kernels/vmath.h"
 
 #include <stdio.h>
 
@@ -35,7 +35,7 @@ static double ulp_err(float got, double ref)
 
 enum { F_EXP, F_LOG, F_SIN, F_COS, F_TANH, F_SIGMOID, F_COUNT };
 static const char *const NAMES[F_COUNT] = { "exp", "log", "sin", "cos", "tanh", "sigmoid" };
-/* the bounds vmath.h promises (the brief asks for <= 2 everywhere) */
+/* the bounds kernels/vmath.h promises (the brief asks for <= 2 everywhere) */
 static const double BOUND[F_COUNT] = { 1.0, 1.0, 1.0, 1.0, 2.0, 2.0 };
 
 typedef struct stats {
